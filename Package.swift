@@ -1,0 +1,49 @@
+// swift-tools-version:6.0
+// Palisade: per-node network policy enforcement agent. GPL-2.0-or-later (links libnftnl).
+import PackageDescription
+
+let package = Package(
+    name: "palisade",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "agentd", targets: ["agentd"]),
+        .executable(name: "agentctl", targets: ["agentctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+    ],
+    targets: [
+        // C layer: libnftnl + libmnl + kernel headers, plus prefixed shims for macros.
+        .systemLibrary(name: "CNftnl", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev", "libmnl-dev"])]),
+
+        // Pure modules: no Glibc, no C.
+        .target(name: "PolicyModel", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "NftablesModel"),
+        .target(name: "PolicyCompiler", dependencies: ["PolicyModel", "NftablesModel"]),
+
+        // Linux layer.
+        .target(name: "NftablesNetlink", dependencies: ["CNftnl", "NftablesModel"]),
+        .target(name: "AgentCore", dependencies: [
+            "PolicyModel", "NftablesModel", "PolicyCompiler", "NftablesNetlink",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "agentd", dependencies: [
+            "AgentCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "agentctl", dependencies: [
+            "AgentCore", "PolicyModel", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "PolicyModelTests", dependencies: ["PolicyModel"]),
+        .testTarget(name: "NftablesModelTests", dependencies: ["NftablesModel"]),
+        .testTarget(name: "PolicyCompilerTests", dependencies: ["PolicyCompiler", "PolicyModel", "NftablesModel"],
+                    resources: [.copy("Golden")]),
+        .testTarget(name: "NftablesNetlinkTests", dependencies: ["NftablesNetlink", "NftablesModel"]),
+        .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore"]),
+        .testTarget(name: "EnforcementTests", dependencies: []),
+    ],
+    swiftLanguageModes: [.v5]
+)

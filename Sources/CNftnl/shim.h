@@ -1,0 +1,27 @@
+#ifndef PALISADE_CNFTNL_SHIM_H
+#define PALISADE_CNFTNL_SHIM_H
+/* netlink.h must come first: nfnetlink.h uses NLMSG_MIN_TYPE without including it. */
+#include <linux/netlink.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nf_tables.h>
+#include <libmnl/libmnl.h>
+#include <libnftnl/batch.h>
+#include <libnftnl/common.h>
+#include <libnftnl/table.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/set.h>
+#include <libnftnl/udata.h>
+#include <sys/socket.h>
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Macros Swift cannot import. */
+static inline size_t palisade_mnl_socket_buffer_size(void) { return MNL_SOCKET_BUFFER_SIZE; }
+static inline size_t palisade_mnl_nlmsg_hdrlen(void) { return MNL_NLMSG_HDRLEN; }
+static inline int palisade_errno(void) { return errno; }
+
+#endif

@@ -1,0 +1,158 @@
+// Tables, chains, rules and sets as values. Order of chains and sets is by name, so two equal
+// rulesets are == however they were built; the order of rules inside a chain matters.
+
+public enum TableFamily: String, Hashable, Sendable, CaseIterable {
+    case inet, ip, ip6
+    /// NFPROTO_* value.
+    public var nfproto: UInt32 {
+        switch self { case .inet: return 1; case .ip: return 2; case .ip6: return 10 }
+    }
+}
+
+public struct Rule: Hashable, Sendable {
+    public var exprs: [Expr]
+    /// Shown by nft as `comment "..."`; stored in the rule's userdata.
+    public var comment: String?
+    public init(_ exprs: [Expr], comment: String? = nil) { self.exprs = exprs; self.comment = comment }
+}
+
+/// A base chain's hook. Palisade only uses filter chains.
+public struct ChainHook: Hashable, Sendable {
+    public enum Point: String, Hashable, Sendable, CaseIterable {
+        case prerouting, input, forward, output, postrouting
+        /// NF_INET_* hook number.
+        public var number: UInt32 {
+            switch self {
+            case .prerouting: return 0
+            case .input: return 1
+            case .forward: return 2
+            case .output: return 3
+            case .postrouting: return 4
+            }
+        }
+        public init?(number: UInt32) {
+            guard let point = Point.allCases.first(where: { $0.number == number }) else { return nil }
+            self = point
+        }
+    }
+    public var point: Point
+    public var priority: Int32
+    /// The chain policy: accept or drop.
+    public var policy: Verdict
+    public init(point: Point, priority: Int32 = 0, policy: Verdict = .accept) {
+        self.point = point; self.priority = priority; self.policy = policy
+    }
+}
+
+public struct Chain: Hashable, Sendable {
+    public var name: String
+    public var hook: ChainHook?
+    public var rules: [Rule]
+    public init(name: String, hook: ChainHook? = nil, rules: [Rule] = []) {
+        self.name = name; self.hook = hook; self.rules = rules
+    }
+}
+
+/// nft datatypes of set keys and data, with the ids nft stores in set userdata.
+public enum SetDataType: String, Hashable, Sendable, CaseIterable {
+    case ipv4Address = "ipv4_addr"
+    case ipv6Address = "ipv6_addr"
+    case ifname = "ifname"
+    case inetService = "inet_service"
+    case verdict = "verdict"
+
+    /// nft's datatype id (not in any installed header: nft's `enum datatypes`).
+    public var nftTypeId: UInt32 {
+        switch self {
+        case .verdict: return 1
+        case .ipv4Address: return 7
+        case .ipv6Address: return 8
+        case .inetService: return 13
+        case .ifname: return 41
+        }
+    }
+    public var keyLength: UInt32 {
+        switch self {
+        case .ipv4Address: return 4
+        case .ipv6Address: return 16
+        case .ifname: return 16
+        case .inetService: return 2
+        case .verdict: return 4
+        }
+    }
+    /// nft's byte order for the type: 1 host, 2 big endian (nft's enum byteorder).
+    public var byteOrder: UInt32 {
+        switch self {
+        case .ipv4Address, .ipv6Address, .inetService: return 2
+        case .ifname, .verdict: return 1
+        }
+    }
+    public init?(nftTypeId: UInt32) {
+        guard let type = SetDataType.allCases.first(where: { $0.nftTypeId == nftTypeId }) else { return nil }
+        self = type
+    }
+}
+
+public struct SetElement: Hashable, Sendable {
+    /// The key bytes as the kernel holds them (ifname: the name NUL-padded to 16 bytes).
+    public var key: [UInt8]
+    /// For a verdict map: the element's verdict.
+    public var verdict: Verdict?
+    public init(key: [UInt8], verdict: Verdict? = nil) { self.key = key; self.verdict = verdict }
+}
+
+/// A named set (no data) or verdict map (data type .verdict).
+public struct NftSet: Hashable, Sendable {
+    public var name: String
+    public var keyType: SetDataType
+    public var dataType: SetDataType?
+    public var elements: Set<SetElement>
+    public init(name: String, keyType: SetDataType, dataType: SetDataType? = nil, elements: Set<SetElement> = []) {
+        self.name = name; self.keyType = keyType; self.dataType = dataType; self.elements = elements
+    }
+    public var isMap: Bool { dataType != nil }
+}
+
+public struct Table: Hashable, Sendable {
+    public var family: TableFamily
+    public var name: String
+    public var chains: [String: Chain]
+    public var sets: [String: NftSet]
+    public init(family: TableFamily = .inet, name: String, chains: [Chain] = [], sets: [NftSet] = []) {
+        self.family = family; self.name = name
+        self.chains = Dictionary(chains.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
+        self.sets = Dictionary(sets.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
+    }
+}
+
+/// One operation of an nf_tables transaction.
+public enum Change: Hashable, Sendable {
+    /// NEWTABLE without NLM_F_EXCL: creates the table or does nothing if it exists.
+    case ensureTable(family: TableFamily, name: String)
+    case deleteTable(family: TableFamily, name: String)
+    case addChain(table: String, family: TableFamily, chain: Chain)   // the chain's header only
+    case flushChain(table: String, family: TableFamily, chain: String)
+    case deleteChain(table: String, family: TableFamily, chain: String)
+    case addRule(table: String, family: TableFamily, chain: String, rule: Rule)
+    case addSet(table: String, family: TableFamily, set: NftSet)        // header only; elements separately
+    case deleteSet(table: String, family: TableFamily, set: String)
+    case addElements(table: String, family: TableFamily, set: String, keyType: SetDataType, elements: [SetElement])
+    case deleteElements(table: String, family: TableFamily, set: String, keyType: SetDataType, elements: [SetElement])
+
+    /// A short human description, used to name the operation a kernel error belongs to.
+    public var summary: String {
+        switch self {
+        case .ensureTable(let f, let n): return "add table \(f.rawValue) \(n)"
+        case .deleteTable(let f, let n): return "delete table \(f.rawValue) \(n)"
+        case .addChain(let t, let f, let c): return "add chain \(f.rawValue) \(t) \(c.name)"
+        case .flushChain(let t, let f, let c): return "flush chain \(f.rawValue) \(t) \(c)"
+        case .deleteChain(let t, let f, let c): return "delete chain \(f.rawValue) \(t) \(c)"
+        case .addRule(let t, let f, let c, let r):
+            return "add rule \(f.rawValue) \(t) \(c) \(RulesetText.render(r))"
+        case .addSet(let t, let f, let s): return "add \(s.isMap ? "map" : "set") \(f.rawValue) \(t) \(s.name)"
+        case .deleteSet(let t, let f, let s): return "delete set \(f.rawValue) \(t) \(s)"
+        case .addElements(let t, let f, let s, _, let e): return "add element \(f.rawValue) \(t) \(s) (\(e.count) elements)"
+        case .deleteElements(let t, let f, let s, _, let e): return "delete element \(f.rawValue) \(t) \(s) (\(e.count) elements)"
+        }
+    }
+}

@@ -1,0 +1,1 @@
+// Decoding of state-directory documents (to be written).
