@@ -19,8 +19,9 @@ let package = Package(
         .systemLibrary(name: "CNftnl", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev", "libmnl-dev"])]),
 
         // Pure modules: no Glibc, no C.
-        .target(name: "PolicyModel", dependencies: [.product(name: "Yams", package: "Yams")]),
-        .target(name: "NftablesModel"),
+        .target(name: "NetworkAddress"),
+        .target(name: "PolicyModel", dependencies: ["NetworkAddress", .product(name: "Yams", package: "Yams")]),
+        .target(name: "NftablesModel", dependencies: ["NetworkAddress"]),
         .target(name: "PolicyCompiler", dependencies: ["PolicyModel", "NftablesModel"]),
 
         // Linux layer.

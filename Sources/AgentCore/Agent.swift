@@ -1,0 +1,172 @@
+import Foundation
+import Logging
+import NftablesModel
+import PolicyCompiler
+import PolicyModel
+
+/// The reconcile loop: the one place that writes to the kernel. File events and control requests
+/// only mark the state dirty; work happens on one serial queue, coalesced.
+public final class Agent: @unchecked Sendable {
+    public let config: AgentConfig
+    public let stateDirectory: String
+    private let dataplane: Dataplane
+    private let loader: StateLoader
+    private let logger: Logger
+    private let queue = DispatchQueue(label: "palisade.reconcile")
+    private var watcher: DirectoryWatcher?
+
+    // Owned by `queue`.
+    private var lastScan: StateLoader.Result?
+    private var compiled: CompiledRuleset?
+    private var applied: Table?
+    private var generation = 0
+    private var lastApplied: Date?
+    private var lastError: String?
+    private var holding = false
+    private var pendingWork: DispatchWorkItem?
+    private var firstPendingEvent: Date?
+
+    public init(config: AgentConfig, stateDirectory: String, dataplane: Dataplane, logger: Logger) {
+        self.config = config
+        self.stateDirectory = stateDirectory
+        self.dataplane = dataplane
+        self.loader = StateLoader(directory: stateDirectory)
+        self.logger = logger
+    }
+
+    private var tableName: String { config.compiler.tableName }
+
+    /// First reconcile, then watch the directory. Throws only when the directory cannot be watched.
+    public func start() throws {
+        queue.sync { reconcile(startup: true) }
+        let watcher = DirectoryWatcher(root: stateDirectory) { [weak self] in self?.fileEvent() }
+        try watcher.start()
+        self.watcher = watcher
+    }
+
+    /// A file changed: reconcile after the configured quiet time, but never later than a second
+    /// after the first event of a burst.
+    private func fileEvent() {
+        queue.async { [self] in
+            let now = Date()
+            if firstPendingEvent == nil { firstPendingEvent = now }
+            pendingWork?.cancel()
+            let quiet = Double(config.debounceMilliseconds) / 1000
+            let waited = now.timeIntervalSince(firstPendingEvent ?? now)
+            let delay = max(0, min(quiet, 1.0 - waited))
+            let work = DispatchWorkItem { [weak self] in self?.reconcile(startup: false) }
+            pendingWork = work
+            queue.asyncAfter(deadline: .now() + delay, execute: work)
+        }
+    }
+
+    /// Rescan and reconcile now; returns the status once the kernel has been updated and read back.
+    public func syncNow() -> StatusReport {
+        queue.sync {
+            reconcile(startup: false)
+            return makeStatus()
+        }
+    }
+
+    public func status() -> StatusReport {
+        queue.sync { makeStatus() }
+    }
+
+    /// The table as the kernel holds it, in nft syntax.
+    public func kernelRules() throws -> String {
+        try queue.sync {
+            guard let table = try dataplane.readTable(family: .inet, name: tableName) else {
+                return "# table inet \(tableName) does not exist\n"
+            }
+            return RulesetText.render(table)
+        }
+    }
+
+    public func rows(kind: String) -> [[String: String]]? {
+        queue.sync { Rows.make(kind: kind, scan: lastScan, compiled: compiled) }
+    }
+
+    // MARK: Reconcile (on `queue`)
+
+    private func reconcile(startup: Bool) {
+        pendingWork = nil
+        firstPendingEvent = nil
+        let scan = loader.scan()
+        lastScan = scan
+        for rejection in scan.newlyRejected {
+            logger.warning("state.file.rejected", metadata: ["file": "\(rejection.path)", "line": "\(rejection.line)",
+                                                            "error": "\(rejection.message)"])
+        }
+        if let error = scan.directoryError {
+            logger.error("state.directory.unreadable", metadata: ["error": "\(error)"])
+        }
+        let result = PolicyCompiler.compile(scan.state, options: config.compiler)
+        compiled = result
+
+        // After a restart the agent has no last good copy of a file that is broken now. Replacing the
+        // table without that file's objects could open access it used to deny, so keep the table that
+        // is in force until the file is fixed.
+        if applied == nil && (!scan.rejectedWithoutLastGood.isEmpty || scan.directoryError != nil) {
+            let existing = (try? dataplane.readTable(family: .inet, name: tableName)) ?? nil
+            if existing != nil {
+                if !holding {
+                    logger.warning("reconcile.holding", metadata: ["reason": "files rejected at start-up; previous rules stay in force"])
+                }
+                holding = true
+                lastError = "holding the rules in force: \(scan.rejectedWithoutLastGood.count) file(s) rejected since start-up"
+                return
+            }
+        }
+        holding = false
+
+        // At start-up the table is always replaced, so whatever was there (an older version, a
+        // tampered copy) is gone in the same atomic step.
+        if !startup, let applied, applied == result.table, kernelMatches(result.table) {
+            lastError = nil
+            return
+        }
+        do {
+            try dataplane.commit(result.table.replacementChanges())
+            applied = result.table
+            generation += 1
+            lastApplied = Date()
+            lastError = nil
+            logger.info("reconcile.applied", metadata: [
+                "generation": "\(generation)", "endpoints": "\(result.endpoints.count)",
+                "policies": "\(scan.state.policies.count)", "chains": "\(result.table.chains.count)",
+                "sets": "\(result.table.sets.count)",
+            ])
+        } catch {
+            lastError = "\(error)"
+            logger.error("reconcile.failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func kernelMatches(_ table: Table) -> Bool {
+        guard let actual = try? dataplane.readTable(family: .inet, name: tableName) else { return false }
+        return actual == table
+    }
+
+    private func makeStatus() -> StatusReport {
+        let state = lastScan?.state ?? DesiredState()
+        let inSync: Bool
+        if holding || lastScan?.directoryError != nil {
+            inSync = false
+        } else if let compiled {
+            inSync = kernelMatches(compiled.table)
+        } else {
+            inSync = false
+        }
+        let formatter = ISO8601DateFormatter()
+        return StatusReport(
+            inSync: inSync, generation: generation, table: "inet \(tableName)", stateDirectory: stateDirectory,
+            lastApplied: lastApplied.map { formatter.string(from: $0) },
+            endpoints: state.endpoints.count,
+            localEndpoints: compiled?.endpoints.filter { $0.interface != nil }.count ?? 0,
+            skippedPods: state.skippedPods.count, policies: state.policies.count,
+            namespaces: Set(state.namespaces.keys).union(state.endpoints.map(\.namespace)).count,
+            files: lastScan?.fileCount ?? 0, rejectedFiles: lastScan?.rejected ?? [],
+            warnings: (compiled?.warnings.map(\.message) ?? []) + (lastScan?.directoryError.map { [$0] } ?? []),
+            lastError: lastError)
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import PolicyCompiler
+import PolicyModel
+import Yams
+
+/// The agent's configuration file (`--config FILE`, YAML). Every key is optional.
+///
+///     defaultPolicy: allow        # or deny: endpoints selected by no policy
+///     tableName: palisade         # table inet <tableName>
+///     interfacePrefix: pl         # host-side workload interfaces; unknown ones are dropped
+///     nodeName: node-3            # only pods with this spec.nodeName (or none) are local
+///     debounceMilliseconds: 200   # quiet time after a file event before a rescan
+public struct AgentConfig: Hashable, Sendable {
+    public var compiler = CompilerOptions()
+    public var debounceMilliseconds = 200
+
+    public init() {}
+
+    public static func load(path: String) throws -> AgentConfig {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigError("\(path): cannot read the configuration file")
+        }
+        return try parse(text, path: path)
+    }
+
+    public static func parse(_ text: String, path: String) throws -> AgentConfig {
+        var config = AgentConfig()
+        let node: Node?
+        do { node = try Yams.compose(yaml: text) } catch {
+            throw ConfigError("\(path): not valid YAML: \(error)")
+        }
+        guard let node else { return config }
+        guard let mapping = node.mapping else { throw ConfigError("\(path):1: the configuration must be a mapping") }
+        for (keyNode, value) in mapping {
+            let key = keyNode.string ?? ""
+            let line = value.mark.map { $0.line } ?? 1
+            let where_ = "\(path):\(line)"
+            guard let text = value.string else { throw ConfigError("\(where_): \(key) must be a scalar") }
+            switch key {
+            case "defaultPolicy":
+                guard let policy = DefaultPolicy(rawValue: text) else {
+                    throw ConfigError("\(where_): defaultPolicy \"\(text)\" is not one of allow, deny")
+                }
+                config.compiler.defaultPolicy = policy
+            case "tableName":
+                guard !text.isEmpty, text.count < 64, text.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
+                    throw ConfigError("\(where_): tableName \"\(text)\" must be 1-63 letters, digits, _ or -")
+                }
+                config.compiler.tableName = text
+            case "interfacePrefix":
+                guard text.count < 15, !text.contains("/"), !text.contains(" ") else {
+                    throw ConfigError("\(where_): interfacePrefix \"\(text)\" must be shorter than 15 characters without / or spaces")
+                }
+                config.compiler.interfacePrefix = text
+            case "nodeName":
+                config.compiler.nodeName = text.isEmpty ? nil : text
+            case "debounceMilliseconds":
+                guard let value = Int(text), (0...60_000).contains(value) else {
+                    throw ConfigError("\(where_): debounceMilliseconds must be a number from 0 to 60000")
+                }
+                config.debounceMilliseconds = value
+            default:
+                throw ConfigError("\(where_): unknown configuration key \"\(key)\"")
+            }
+        }
+        return config
+    }
+}
+
+public struct ConfigError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,10 @@
+import NftablesModel
+import NftablesNetlink
+
+/// The kernel as the reconciler sees it. The netlink connection is the real one; unit tests use a fake.
+public protocol Dataplane: AnyObject {
+    func commit(_ changes: [Change]) throws
+    func readTable(family: TableFamily, name: String) throws -> Table?
+}
+
+extension NftablesConnection: Dataplane {}

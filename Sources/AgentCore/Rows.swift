@@ -1,0 +1,56 @@
+import Foundation
+import PolicyCompiler
+import PolicyModel
+
+/// Rows for `agentctl get`: flat string maps, printed as a table or JSON by the client.
+enum Rows {
+    static func make(kind: String, scan: StateLoader.Result?, compiled: CompiledRuleset?) -> [[String: String]]? {
+        let state = scan?.state ?? DesiredState()
+        switch kind {
+        case "endpoints", "endpoint", "ep":
+            return (compiled?.endpoints ?? []).map { entry in
+                [
+                    "namespace": entry.endpoint.namespace,
+                    "name": entry.endpoint.name,
+                    "kind": entry.endpoint.kind.rawValue,
+                    "interface": entry.interface ?? "",
+                    "addresses": entry.endpoint.addresses.map { "\($0)" }.joined(separator: ","),
+                    "ingress": entry.ingress.description,
+                    "egress": entry.egress.description,
+                    "labels": labelsText(entry.endpoint.labels),
+                ]
+            }
+        case "policies", "policy", "networkpolicies", "netpol":
+            return state.policies.map { policy in
+                let selected = state.endpoints.filter {
+                    $0.namespace == policy.namespace && policy.podSelector.matches($0.labels)
+                }
+                return [
+                    "namespace": policy.namespace,
+                    "name": policy.name,
+                    "podSelector": policy.podSelector.canonicalText,
+                    "policyTypes": policy.policyTypes.sorted().map { $0.rawValue.capitalized }.joined(separator: ","),
+                    "ingressRules": "\(policy.ingress.count)",
+                    "egressRules": "\(policy.egress.count)",
+                    "selectedEndpoints": "\(selected.count)",
+                ]
+            }
+        case "namespaces", "namespace", "ns":
+            let names = Set(state.namespaces.keys).union(state.endpoints.map(\.namespace)).sorted()
+            return names.map { name in
+                [
+                    "name": name,
+                    "labels": labelsText(state.namespaceLabels(name)),
+                    "defaultPolicy": state.namespaces[name]?.defaultPolicy?.rawValue ?? "",
+                    "endpoints": "\(state.endpoints.filter { $0.namespace == name }.count)",
+                ]
+            }
+        default:
+            return nil
+        }
+    }
+
+    static func labelsText(_ labels: [String: String]) -> String {
+        labels.keys.sorted().map { "\($0)=\(labels[$0]!)" }.joined(separator: ",")
+    }
+}

@@ -1,0 +1,53 @@
+import PolicyModel
+
+/// The agent configuration the compiler needs; everything else it gets from the desired state.
+public struct CompilerOptions: Hashable, Sendable {
+    /// Table `inet <tableName>`, the only kernel object Palisade owns.
+    public var tableName: String
+    /// Applies to endpoints that no policy selects in a direction, unless their namespace says otherwise.
+    public var defaultPolicy: DefaultPolicy
+    /// Host-side interfaces of workloads start with this; unknown ones are dropped (fail closed).
+    public var interfacePrefix: String
+    /// When set, only endpoints on this node (or with no node) get dispatch entries.
+    public var nodeName: String?
+
+    public init(tableName: String = "palisade", defaultPolicy: DefaultPolicy = .allow,
+                interfacePrefix: String = "pl", nodeName: String? = nil) {
+        self.tableName = tableName; self.defaultPolicy = defaultPolicy
+        self.interfacePrefix = interfacePrefix; self.nodeName = nodeName
+    }
+}
+
+/// Stable short names for kernel objects derived from their content.
+enum Naming {
+    /// 64-bit FNV-1a: stable across runs and platforms (Swift's Hasher is seeded per process).
+    static func fnv1a(_ text: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf29ce484222325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100000001b3
+        }
+        return hash
+    }
+
+    static func shortHash(_ text: String, digits: Int = 12) -> String {
+        let hex = String(fnv1a(text), radix: 16)
+        let padded = String(repeating: "0", count: max(0, 16 - hex.count)) + hex
+        return String(padded.prefix(digits))
+    }
+
+    /// The host-side interface of an endpoint without an explicit one: prefix + hash of namespace.name,
+    /// at most 15 characters (IFNAMSIZ - 1), as CNI plugins such as Calico name them.
+    static func derivedInterface(prefix: String, namespace: String, name: String) -> String {
+        String((prefix + shortHash("\(namespace).\(name)", digits: 16)).prefix(15))
+    }
+
+    static let maxObjectName = 200
+
+    /// A kernel object name that stays readable when it can and unique always.
+    static func readable(_ text: String, fallbackPrefix: String, suffix: String) -> String {
+        let name = text + suffix
+        if name.count <= maxObjectName { return name }
+        return fallbackPrefix + shortHash(text, digits: 16) + suffix
+    }
+}

@@ -1,0 +1,89 @@
+import AgentCore
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import NftablesNetlink
+
+@main
+struct AgentDaemon: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agentd",
+        abstract: "Palisade node agent: enforces the network policy of a state directory with nftables.",
+        discussion: "Runs in the current network namespace. SIGTERM stops it and leaves the rules in force; SIGHUP rescans.")
+
+    @Option(name: .long, help: "Directory of desired state (YAML/JSON).")
+    var stateDir = "/etc/palisade/state"
+
+    @Option(name: .long, help: "Control socket path (env PALISADE_SOCKET).")
+    var socket = ControlClient.defaultSocketPath
+
+    @Option(name: .long, help: "Directory for the agent's own records.")
+    var dataDir = "/var/lib/palisade"
+
+    @Option(name: .long, help: "Configuration file (YAML).")
+    var config: String?
+
+    func run() throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: "palisade.agentd")
+        logger.logLevel = .info
+        let agentConfig: AgentConfig
+        do {
+            agentConfig = try config.map { try AgentConfig.load(path: $0) } ?? AgentConfig()
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+
+        let connection = try NftablesConnection()
+        let agent = Agent(config: agentConfig, stateDirectory: stateDir, dataplane: connection, logger: logger)
+        try agent.start()
+        let server = ControlServer(path: socket, logger: logger) { request in
+            AgentDaemon.handle(request, agent: agent)
+        }
+        try server.start()
+        logger.info("agent.started", metadata: ["state": "\(stateDir)", "socket": "\(socket)",
+                                               "table": "inet \(agentConfig.compiler.tableName)"])
+
+        var sources: [DispatchSourceSignal] = []
+        for stopSignal in [SIGTERM, SIGINT] {
+            signal(stopSignal, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: stopSignal, queue: .main)
+            source.setEventHandler {
+                // The rules stay in the kernel: stopping the agent never opens the node.
+                logger.info("agent.stopping", metadata: ["signal": "\(stopSignal)"])
+                server.stop()
+                Foundation.exit(0)
+            }
+            source.resume()
+            sources.append(source)
+        }
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hangup.setEventHandler { _ = agent.syncNow() }
+        hangup.resume()
+        sources.append(hangup)
+        withExtendedLifetime(sources) { dispatchMain() }
+    }
+
+    static func handle(_ request: ControlRequest, agent: Agent) -> ControlResponse {
+        switch request.command {
+        case .status:
+            return ControlResponse(ok: true, status: agent.status())
+        case .sync:
+            return ControlResponse(ok: true, status: agent.syncNow())
+        case .rules:
+            do {
+                return ControlResponse(ok: true, text: try agent.kernelRules())
+            } catch {
+                return ControlResponse(ok: false, error: "reading the table back failed: \(error)")
+            }
+        case .get:
+            guard let kind = request.kind, let rows = agent.rows(kind: kind) else {
+                return ControlResponse(ok: false, error: "unknown kind \"\(request.kind ?? "")\": use endpoints, policies or namespaces")
+            }
+            return ControlResponse(ok: true, rows: rows)
+        }
+    }
+}

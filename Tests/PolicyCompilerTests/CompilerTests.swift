@@ -1,0 +1,145 @@
+import Foundation
+import NftablesModel
+import PolicyCompiler
+import PolicyModel
+import XCTest
+
+/// The compiler is a pure function: these tests compare its output with golden nft text and check
+/// the decisions behind it (which chains an endpoint is dispatched to, who is in which set).
+final class CompilerTests: XCTestCase {
+    static func ip(_ text: String) -> IPAddress { IPAddress(text)! }
+
+    static let shop = Namespace(name: "shop", labels: ["team": "storefront"])
+    static let edge = Namespace(name: "edge", labels: ["zone": "dmz"])
+    static let web = Endpoint(namespace: "shop", name: "web", labels: ["app": "web"],
+                              addresses: [ip("198.18.0.11"), ip("2001:db8::11")], interface: "plweb",
+                              namedPorts: [NamedPort(name: "http", port: 8080, proto: .tcp)])
+    static let db = Endpoint(namespace: "shop", name: "db", labels: ["app": "db"],
+                             addresses: [ip("198.18.0.12"), ip("2001:db8::12")], interface: "pldb")
+    static let gateway = Endpoint(namespace: "edge", name: "gateway", labels: ["app": "gateway"],
+                                  addresses: [ip("198.18.0.21")], interface: "plgw")
+
+    func golden(_ name: String, _ text: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden/\(name).nft")
+        if ProcessInfo.processInfo.environment["UPDATE_GOLDEN"] == "1" {
+            try text.write(to: url, atomically: true, encoding: .utf8)
+            return
+        }
+        let expected = try String(contentsOf: url, encoding: .utf8)
+        XCTAssertEqual(text, expected, "golden \(name).nft differs; rerun with UPDATE_GOLDEN=1 after checking the change",
+                       file: file, line: line)
+    }
+
+    func testNoPolicyEverythingDefaultAllow() throws {
+        let state = DesiredState(namespaces: ["shop": Self.shop], endpoints: [Self.db, Self.web])
+        let compiled = PolicyCompiler.compile(state)
+        try golden("no-policy", RulesetText.render(compiled.table))
+        XCTAssertEqual(compiled.endpoints.map(\.ingress), [.defaultAllow, .defaultAllow])
+        XCTAssertEqual(compiled.table.sets["ingress-dispatch"]?.elements,
+                       [.interface("pldb", verdict: .jump("allow-ingress")), .interface("plweb", verdict: .jump("allow-ingress"))])
+    }
+
+    func testPoliciesIngressEgressAndSets() throws {
+        let dbIngress = NetworkPolicy(
+            namespace: "shop", name: "db-from-web",
+            podSelector: LabelSelector(matchLabels: ["app": "db"]),
+            ingress: [PolicyRule(peers: [.selector(pods: LabelSelector(matchLabels: ["app": "web"]), namespaces: nil)],
+                                 ports: [PolicyPort(proto: .tcp, port: .number(5432))])])
+        let webIngress = NetworkPolicy(
+            namespace: "shop", name: "web-from-edge",
+            podSelector: LabelSelector(matchLabels: ["app": "web"]),
+            ingress: [PolicyRule(
+                peers: [.selector(pods: nil, namespaces: LabelSelector(matchLabels: ["zone": "dmz"])),
+                        .ipBlock(cidr: CIDR("198.51.100.0/24")!, except: [CIDR("198.51.100.128/25")!])],
+                ports: [PolicyPort(proto: .tcp, port: .named("http")),
+                        PolicyPort(proto: .tcp, port: .number(9000), endPort: 9010)])])
+        let dbNoEgress = NetworkPolicy(namespace: "shop", name: "db-no-egress",
+                                       podSelector: LabelSelector(matchLabels: ["app": "db"]), policyTypes: [.egress])
+        let state = DesiredState(namespaces: ["shop": Self.shop, "edge": Self.edge],
+                                 endpoints: [Self.db, Self.web, Self.gateway],
+                                 policies: [dbNoEgress, dbIngress, webIngress])
+        let compiled = PolicyCompiler.compile(state)
+        try golden("policies", RulesetText.render(compiled.table))
+
+        let db = try XCTUnwrap(compiled.endpoints.first { $0.endpoint.name == "db" })
+        XCTAssertEqual(db.ingress, .policies(["shop/db-from-web"]))
+        XCTAssertEqual(db.egress, .policies(["shop/db-no-egress"]))
+        let gateway = try XCTUnwrap(compiled.endpoints.first { $0.endpoint.name == "gateway" })
+        XCTAssertEqual(gateway.ingress, .defaultAllow)
+
+        // The web selector's set holds web's addresses only; the dmz namespace set holds the gateway.
+        let webSets = compiled.table.sets.values.filter { set in set.elements.contains(.address(Self.ip("198.18.0.11"))) }
+        XCTAssertEqual(webSets.count, 1)
+        XCTAssertEqual(webSets.first?.elements, [.address(Self.ip("198.18.0.11"))])
+        let gatewaySets = compiled.table.sets.values.filter { $0.elements.contains(.address(Self.ip("198.18.0.21"))) }
+        XCTAssertEqual(gatewaySets.map(\.elements), [[.address(Self.ip("198.18.0.21"))]])
+
+        // The db egress chain has no allow rule at all: its only exits are established traffic and drop.
+        let dbEgressChain = try XCTUnwrap(compiled.table.chains[try XCTUnwrap(db.egressChain)])
+        let policyChain = try XCTUnwrap(compiled.table.chains["pol.shop.db-no-egress.eg"])
+        XCTAssertTrue(policyChain.rules.isEmpty)
+        XCTAssertEqual(dbEgressChain.rules.last?.exprs, [.counter, .verdict(.drop)])
+    }
+
+    func testNamespaceDefaultDenyAndConfiguredDefault() {
+        var locked = Self.shop
+        locked.defaultPolicy = .deny
+        let state = DesiredState(namespaces: ["shop": locked, "edge": Self.edge], endpoints: [Self.web, Self.gateway])
+        let compiled = PolicyCompiler.compile(state)
+        let web = compiled.endpoints.first { $0.endpoint.name == "web" }
+        XCTAssertEqual(web?.ingress, .defaultDeny)
+        XCTAssertEqual(web?.egress, .defaultDeny)
+        XCTAssertEqual(web?.ingressChain, "deny-ingress")
+        XCTAssertEqual(compiled.endpoints.first { $0.endpoint.name == "gateway" }?.ingress, .defaultAllow)
+
+        let strict = PolicyCompiler.compile(DesiredState(endpoints: [Self.gateway]),
+                                            options: CompilerOptions(defaultPolicy: .deny))
+        XCTAssertEqual(strict.endpoints.first?.egressChain, "deny-egress")
+    }
+
+    func testEndpointsWithTheSamePoliciesShareChains() {
+        let all = NetworkPolicy(namespace: "shop", name: "all", podSelector: .everything,
+                                ingress: [PolicyRule(ports: [PolicyPort(proto: .udp, port: .number(53))])])
+        let state = DesiredState(endpoints: [Self.web, Self.db], policies: [all])
+        let compiled = PolicyCompiler.compile(state)
+        XCTAssertEqual(Set(compiled.endpoints.compactMap(\.ingressChain)).count, 1)
+        XCTAssertEqual(compiled.table.chains.keys.filter { $0.hasPrefix("ep.") }.count, 1)
+    }
+
+    func testInterfacesDerivedConflictsAndNodeFilter() {
+        var unnamed = Self.web
+        unnamed.interface = nil
+        var twin = Self.db
+        twin.interface = "plweb"
+        var remote = Self.gateway
+        remote.nodeName = "node-9"
+        let compiled = PolicyCompiler.compile(DesiredState(endpoints: [Self.web, twin, unnamed, remote]),
+                                              options: CompilerOptions(nodeName: "node-1"))
+        let derived = compiled.endpoints.first { $0.endpoint.interface == nil }?.interface
+        XCTAssertEqual(derived?.hasPrefix("pl"), true)
+        XCTAssertLessThanOrEqual(derived?.count ?? 99, 15)
+        XCTAssertEqual(compiled.warnings.count, 1, "two endpoints claiming plweb must be reported")
+        XCTAssertNil(compiled.endpoints.first { $0.endpoint.name == "gateway" }?.interface, "a pod of another node is not dispatched here")
+        XCTAssertEqual(compiled.table.sets["egress-dispatch"]?.elements.count, 2)
+    }
+
+    func testFailClosedRulesFollowThePrefix() {
+        let compiled = PolicyCompiler.compile(DesiredState(), options: CompilerOptions(interfacePrefix: "cali"))
+        let forward = compiled.table.chains["forward"]!.rules.map(RulesetText.render)
+        XCTAssertEqual(forward, [
+            "iifname vmap @egress-dispatch",
+            "iifname \"cali*\" counter drop comment \"fail closed: workload interface not in the dispatch map\"",
+            "oifname vmap @ingress-dispatch",
+            "oifname \"cali*\" counter drop comment \"fail closed: workload interface not in the dispatch map\"",
+        ])
+    }
+
+    func testCompilationIsDeterministic() {
+        let policy = NetworkPolicy(namespace: "shop", name: "p", podSelector: .everything,
+                                   ingress: [PolicyRule(peers: [.selector(pods: .everything, namespaces: .everything)])])
+        let a = PolicyCompiler.compile(DesiredState(endpoints: [Self.web, Self.db, Self.gateway], policies: [policy]))
+        let b = PolicyCompiler.compile(DesiredState(endpoints: [Self.gateway, Self.db, Self.web], policies: [policy]))
+        XCTAssertEqual(a.table, b.table)
+        XCTAssertEqual(RulesetText.render(a.table), RulesetText.render(b.table))
+    }
+}
