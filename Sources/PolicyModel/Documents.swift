@@ -1,1 +1,120 @@
-// Decoding of state-directory documents (to be written).
+// Decoding of one state-directory file into objects, with `path:line: what is wrong` errors.
+// YAML is read through Yams' node API so every value keeps its line; JSON is read the same way.
+
+import Yams
+
+/// Why a file was rejected, and where: `description` is `path:line: message`.
+public struct DocumentError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var location: SourceLocation
+    public var message: String
+
+    public init(location: SourceLocation, message: String) {
+        self.location = location
+        self.message = message
+    }
+
+    public var description: String { "\(location.file):\(location.line): \(message)" }
+}
+
+public enum DocumentDecoder {
+    /// Decodes every document of a YAML or JSON file (multi-document `---`, and `kind: List` with `items`).
+    /// Throws the first DocumentError. Objects keep their SourceLocation (line of the object's start).
+    ///
+    /// Objects of kinds Palisade does not enforce (a Service, a Deployment, another apiVersion) are
+    /// skipped without error; empty documents are fine.
+    public static func decode(_ text: String, path: String) throws -> [StateObject] {
+        var objects: [StateObject] = []
+        do {
+            // UTF-8 explicitly: the default consults the environment and may print to stdout.
+            let parser = try Parser(yaml: text, encoding: .utf8)
+            while let root = try parser.nextRoot() {
+                objects += try decodeObject(DocumentNode.root(root, file: path))
+            }
+        } catch let error as DocumentError {
+            throw error
+        } catch {
+            throw syntaxError(error, path: path)
+        }
+        return objects
+    }
+
+    private static func decodeObject(_ object: DocumentNode, listItem: Int? = nil) throws -> [StateObject] {
+        if object.isNull { return [] }
+        guard object.isMapping else {
+            let what = listItem.map { "items[\($0)]" } ?? "a document"
+            throw DocumentError(location: object.location,
+                                message: "\(what) must be a mapping with apiVersion and kind, not \(object.shapeDescription)")
+        }
+        let apiVersion = try object.requiredField("apiVersion").text()
+        let kind = try object.requiredField("kind").text()
+        switch (apiVersion, kind) {
+        case ("v1", "List"):
+            // kubectl never nests Lists; refusing them also stops aliases from multiplying objects.
+            if let listItem {
+                throw DocumentError(location: object.location,
+                                    message: "items[\(listItem)] is a List; a List may not contain another List")
+            }
+            var objects: [StateObject] = []
+            for (index, item) in try (object.field("items")?.list() ?? []).enumerated() {
+                // Paths inside an item start at the item, as they would in a file of its own.
+                let root = DocumentNode(node: item.node, path: "", line: item.line, file: item.file)
+                objects += try decodeObject(root, listItem: index)
+            }
+            return objects
+        case ("v1", "Namespace"):
+            return [.namespace(try NamespaceDecoding.decode(object))]
+        case ("v1", "Pod"):
+            return [try WorkloadDecoding.decodePod(object)]
+        case ("palisade.dev/v1", "Endpoint"):
+            return [try WorkloadDecoding.decodeEndpoint(object)]
+        case ("networking.k8s.io/v1", "NetworkPolicy"):
+            return [.networkPolicy(try NetworkPolicyDecoding.decode(object))]
+        default:
+            return []
+        }
+    }
+
+    /// A Yams parse error as `invalid YAML: …` (or JSON, by the file's name) at the line libyaml reports.
+    private static func syntaxError(_ error: Error, path: String) -> DocumentError {
+        let language = path.lowercased().hasSuffix(".json") ? "JSON" : "YAML"
+        func at(_ line: Int, _ message: String) -> DocumentError {
+            DocumentError(location: SourceLocation(file: path, line: max(1, line)),
+                          message: "invalid \(language): \(message)")
+        }
+        func detail(_ problem: String, _ context: YamlError.Context?) -> String {
+            guard let context else { return problem }
+            return "\(problem) (\(context.text) at line \(context.mark.line))"
+        }
+        guard let yamlError = error as? YamlError else { return at(1, "\(error)") }
+        switch yamlError {
+        case let .scanner(context, problem, mark, yaml):
+            // libyaml's words for a tab where indentation is expected are cryptic: say it plainly.
+            let tab = character(at: mark, in: yaml) == "\t" ? "; YAML does not allow tabs for indentation" : ""
+            return at(mark.line, detail(problem, context) + tab)
+        case let .parser(context, problem, mark, _),
+             let .composer(context, problem, mark, _):
+            return at(mark.line, detail(problem, context))
+        case let .reader(problem, offset, _, yaml):
+            return at(offset.map { lineNumber(atCharacterOffset: $0, in: yaml) } ?? 1, problem)
+        case let .duplicatedKeysInMapping(duplicates, context):
+            let keys = duplicates.map(quoted).joined(separator: ", ")
+            let noun = duplicates.count == 1 ? "key" : "keys"
+            return at(context.mark.line, "\(noun) \(keys) given more than once in one mapping")
+        default:
+            return at(1, "\(yamlError)")
+        }
+    }
+
+    /// The character a Yams mark (1-based line, column counted in Unicode scalars) points at.
+    private static func character(at mark: Mark, in text: String) -> Unicode.Scalar? {
+        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
+        guard mark.line >= 1, mark.line <= lines.count else { return nil }
+        let scalars = Array(lines[mark.line - 1].unicodeScalars)
+        guard mark.column >= 1, mark.column <= scalars.count else { return nil }
+        return scalars[mark.column - 1]
+    }
+
+    private static func lineNumber(atCharacterOffset offset: Int, in text: String) -> Int {
+        1 + text.prefix(offset).reduce(0) { count, character in character.isNewline ? count + 1 : count }
+    }
+}

@@ -88,8 +88,9 @@ public struct SkippedPod: Hashable, Sendable {
     public var namespace: String
     public var name: String
     public var reason: Reason
-    public init(namespace: String, name: String, reason: Reason) {
-        self.namespace = namespace; self.name = name; self.reason = reason
+    public var location: SourceLocation?
+    public init(namespace: String, name: String, reason: Reason, location: SourceLocation? = nil) {
+        self.namespace = namespace; self.name = name; self.reason = reason; self.location = location
     }
 }
 
