@@ -58,28 +58,36 @@ public final class ControlServer: @unchecked Sendable {
 
     private func acceptLoop() {
         while fd >= 0 {
-            let client = accept4(fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+            let client = accept(fd, nil, nil)
             if client < 0 {
                 if errno == EINTR || errno == ECONNABORTED { continue }
                 return
             }
+            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
             let thread = Thread { [self] in serve(client) }
             thread.start()
         }
+    }
+
+    /// The connecting process's pid and uid from SO_PEERCRED (struct ucred: pid, uid, gid as 32-bit
+    /// integers; Glibc hides the struct behind _GNU_SOURCE, so it is read as raw integers).
+    static func peerCredentials(_ fd: Int32) -> (pid: Int32, uid: UInt32)? {
+        var raw: (Int32, UInt32, UInt32) = (0, 0, 0)
+        var length = socklen_t(MemoryLayout.size(ofValue: raw))
+        guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &raw, &length) == 0, length == 12 else { return nil }
+        return (raw.0, raw.1)
     }
 
     private func serve(_ client: Int32) {
         defer { close(client) }
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var credentials = ucred()
-        var length = socklen_t(MemoryLayout<ucred>.size)
         let response: ControlResponse
-        if getsockopt(client, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0 {
-            response = ControlResponse(ok: false, error: "cannot identify the peer (SO_PEERCRED failed)")
-        } else if credentials.uid != 0 {
+        if let credentials = Self.peerCredentials(client), credentials.uid != 0 {
             logger.warning("control.refused", metadata: ["uid": "\(credentials.uid)", "pid": "\(credentials.pid)"])
             response = ControlResponse(ok: false, error: "permission denied: uid \(credentials.uid) may not use the Palisade control socket (root only)")
+        } else if Self.peerCredentials(client) == nil {
+            response = ControlResponse(ok: false, error: "cannot identify the peer (SO_PEERCRED failed)")
         } else if let line = try? UnixSocket.readLine(client, limit: 1 << 20),
                   let request = try? JSONDecoder().decode(ControlRequest.self, from: line) {
             response = handler(request)

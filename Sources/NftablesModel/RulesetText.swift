@@ -47,8 +47,10 @@ public enum RulesetText {
             if let verdict = element.verdict { text += " : \(verdict)" }
             return text
         }
-        if !elements.isEmpty {
-            lines.append("\telements = { " + elements.joined(separator: ",\n\t\t     ") + " }")
+        for (index, element) in elements.enumerated() {
+            let lead = index == 0 ? "\telements = { " : "\t\t     "
+            let tail = index == elements.count - 1 ? " }" : ","
+            lines.append(lead + element + tail)
         }
         lines.append("}")
         return lines

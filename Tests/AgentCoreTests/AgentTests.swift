@@ -1,0 +1,196 @@
+@testable import AgentCore
+import Foundation
+import Logging
+import NftablesModel
+import XCTest
+
+final class AgentTests: XCTestCase {
+    var directory: String!
+
+    override func setUpWithError() throws {
+        directory = NSTemporaryDirectory() + "palisade-agent-test-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    func write(_ name: String, _ text: String) throws {
+        let path = directory + "/" + name
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
+                                                withIntermediateDirectories: true)
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    static let pods = """
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: web, namespace: shop, labels: {app: web}, annotations: {palisade.dev/interface: plweb}}
+    status: {phase: Running, podIPs: [{ip: 198.18.0.11}]}
+    ---
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: db, namespace: shop, labels: {app: db}, annotations: {palisade.dev/interface: pldb}}
+    status: {phase: Running, podIPs: [{ip: 198.18.0.12}]}
+    """
+
+    static let denyAll = """
+    apiVersion: networking.k8s.io/v1
+    kind: NetworkPolicy
+    metadata: {name: deny-all, namespace: shop}
+    spec: {podSelector: {}, policyTypes: [Ingress]}
+    """
+
+    func makeAgent(_ dataplane: FakeDataplane) -> Agent {
+        var config = AgentConfig()
+        config.debounceMilliseconds = 0
+        return Agent(config: config, stateDirectory: directory, dataplane: dataplane, logger: Logger(label: "test"))
+    }
+
+    func testStartReplacesTheTableAndSyncAppliesChanges() throws {
+        try write("pods.yaml", Self.pods)
+        let dataplane = FakeDataplane()
+        let agent = makeAgent(dataplane)
+        _ = agent.syncNow()
+        XCTAssertEqual(dataplane.commits.count, 1)
+        XCTAssertEqual(dataplane.commits[0].prefix(3), [
+            .ensureTable(family: .inet, name: "palisade"), .deleteTable(family: .inet, name: "palisade"),
+            .ensureTable(family: .inet, name: "palisade"),
+        ])
+        XCTAssertEqual(dataplane.tables["palisade"]?.sets["ingress-dispatch"]?.elements.count, 2)
+
+        // Nothing changed: no batch.
+        var status = agent.syncNow()
+        XCTAssertEqual(dataplane.commits.count, 1)
+        XCTAssertTrue(status.inSync)
+
+        try write("policies/deny.yaml", Self.denyAll)
+        status = agent.syncNow()
+        XCTAssertEqual(dataplane.commits.count, 2)
+        XCTAssertEqual(status.generation, 2)
+        XCTAssertEqual(status.policies, 1)
+        XCTAssertTrue(status.inSync)
+        let web = dataplane.tables["palisade"]?.sets["ingress-dispatch"]?.elements.first { Bytes.ifnameString($0.key) == "plweb" }
+        XCTAssertEqual(web?.verdict?.chain?.hasPrefix("ep."), true)
+    }
+
+    func testRejectedFileKeepsItsLastGoodObjects() throws {
+        try write("pods.yaml", Self.pods)
+        try write("deny.yaml", Self.denyAll)
+        let dataplane = FakeDataplane()
+        let agent = makeAgent(dataplane)
+        _ = agent.syncNow()
+        let before = dataplane.tables["palisade"]
+
+        try write("deny.yaml", "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny-all, namespace: shop}\nspec:\n  podSelector: {matchExpressions: [{key: a, operator: Equals}]}\n")
+        let status = agent.syncNow()
+        XCTAssertEqual(status.rejectedFiles.count, 1)
+        XCTAssertEqual(status.rejectedFiles.first?.path, directory + "/deny.yaml")
+        XCTAssertEqual(status.policies, 1, "the last good policy stays in force")
+        XCTAssertEqual(dataplane.tables["palisade"], before)
+        XCTAssertTrue(status.inSync)
+
+        try FileManager.default.removeItem(atPath: directory + "/deny.yaml")
+        let after = agent.syncNow()
+        XCTAssertEqual(after.rejectedFiles, [])
+        XCTAssertEqual(after.policies, 0)
+    }
+
+    func testStartupWithABrokenFileHoldsTheTableInForce() throws {
+        try write("pods.yaml", Self.pods)
+        try write("deny.yaml", "kind: [unclosed\n")
+        let dataplane = FakeDataplane()
+        dataplane.tables["palisade"] = Table(name: "palisade", chains: [Chain(name: "left-by-the-last-agent")])
+        let agent = makeAgent(dataplane)
+        let status = agent.syncNow()
+        XCTAssertEqual(dataplane.commits.count, 0, "a restart must not drop rules whose file is broken now")
+        XCTAssertFalse(status.inSync)
+        XCTAssertNotNil(status.lastError)
+
+        try write("deny.yaml", Self.denyAll)
+        let fixed = agent.syncNow()
+        XCTAssertEqual(dataplane.commits.count, 1)
+        XCTAssertTrue(fixed.inSync)
+    }
+
+    func testAFailedBatchIsReportedAndRetried() throws {
+        try write("pods.yaml", Self.pods)
+        let dataplane = FakeDataplane()
+        dataplane.failNext = FakeDataplane.Injected(description: "add rule: Operation not supported")
+        let agent = makeAgent(dataplane)
+        let failed = agent.syncNow()
+        XCTAssertFalse(failed.inSync)
+        XCTAssertEqual(failed.lastError, "add rule: Operation not supported")
+        let retried = agent.syncNow()
+        XCTAssertTrue(retried.inSync)
+        XCTAssertNil(retried.lastError)
+    }
+
+    func testKernelDriftIsRepairedOnSync() throws {
+        try write("pods.yaml", Self.pods)
+        let dataplane = FakeDataplane()
+        let agent = makeAgent(dataplane)
+        _ = agent.syncNow()
+        dataplane.tables["palisade"]?.chains["forward"]?.rules = []
+        XCTAssertFalse(agent.status().inSync)
+        XCTAssertTrue(agent.syncNow().inSync)
+        XCTAssertEqual(dataplane.commits.count, 2)
+    }
+
+    func testFileEventsTriggerAReconcile() throws {
+        try write("pods.yaml", Self.pods)
+        let dataplane = FakeDataplane()
+        let agent = makeAgent(dataplane)
+        try agent.start()
+        try write("deny.yaml", Self.denyAll)
+        let deadline = Date().addingTimeInterval(5)
+        while agent.status().policies == 0 && Date() < deadline { usleep(20_000) }
+        XCTAssertEqual(agent.status().policies, 1)
+    }
+
+    func testGetRows() throws {
+        try write("pods.yaml", Self.pods)
+        try write("deny.yaml", Self.denyAll)
+        let agent = makeAgent(FakeDataplane())
+        _ = agent.syncNow()
+        let endpoints = try XCTUnwrap(agent.rows(kind: "endpoints"))
+        XCTAssertEqual(endpoints.map { $0["name"] }, ["db", "web"])
+        XCTAssertEqual(endpoints.first?["ingress"], "shop/deny-all")
+        XCTAssertEqual(endpoints.first?["egress"], "(default allow)")
+        XCTAssertEqual(agent.rows(kind: "policies")?.first?["selectedEndpoints"], "2")
+        XCTAssertNil(agent.rows(kind: "services"))
+    }
+}
+
+final class ConfigTests: XCTestCase {
+    func testParsesEveryKey() throws {
+        let config = try AgentConfig.parse("defaultPolicy: deny\ntableName: lab\ninterfacePrefix: veth\nnodeName: n1\ndebounceMilliseconds: 50\n", path: "c.yaml")
+        XCTAssertEqual(config.compiler.defaultPolicy, .deny)
+        XCTAssertEqual(config.compiler.tableName, "lab")
+        XCTAssertEqual(config.compiler.interfacePrefix, "veth")
+        XCTAssertEqual(config.compiler.nodeName, "n1")
+        XCTAssertEqual(config.debounceMilliseconds, 50)
+    }
+
+    func testErrorsNameFileAndLine() {
+        XCTAssertThrowsError(try AgentConfig.parse("tableName: ok\ndefaultPolicy: maybe\n", path: "c.yaml")) { error in
+            XCTAssertEqual("\(error)", "c.yaml:2: defaultPolicy \"maybe\" is not one of allow, deny")
+        }
+        XCTAssertThrowsError(try AgentConfig.parse("colour: blue\n", path: "c.yaml")) { error in
+            XCTAssertEqual("\(error)", "c.yaml:1: unknown configuration key \"colour\"")
+        }
+    }
+}
+
+final class StateLoaderTests: XCTestCase {
+    func testIgnoresEditorFilesAndDotfiles() {
+        XCTAssertTrue(StateLoader.isStateFile("web.yaml"))
+        XCTAssertTrue(StateLoader.isStateFile("web.JSON"))
+        XCTAssertFalse(StateLoader.isStateFile(".web.yaml.swp"))
+        XCTAssertFalse(StateLoader.isStateFile("web.yaml~"))
+        XCTAssertFalse(StateLoader.isStateFile("#web.yaml#"))
+        XCTAssertFalse(StateLoader.isStateFile(".hidden.yaml"))
+        XCTAssertFalse(StateLoader.isStateFile("notes.txt"))
+    }
+}

@@ -1,0 +1,47 @@
+@testable import AgentCore
+import NftablesModel
+
+/// Holds tables the way the kernel would after each batch; a batch with a failure changes nothing.
+final class FakeDataplane: Dataplane {
+    var tables: [String: Table] = [:]
+    var commits: [[Change]] = []
+    var failNext: Error?
+
+    struct Injected: Error, CustomStringConvertible { var description: String }
+
+    func commit(_ changes: [Change]) throws {
+        if let error = failNext {
+            failNext = nil
+            throw error
+        }
+        var next = tables
+        for change in changes {
+            switch change {
+            case .ensureTable(_, let name):
+                if next[name] == nil { next[name] = Table(name: name) }
+            case .deleteTable(_, let name):
+                next[name] = nil
+            case .addChain(let table, _, let chain):
+                next[table]?.chains[chain.name] = chain
+            case .flushChain(let table, _, let chain):
+                next[table]?.chains[chain]?.rules = []
+            case .deleteChain(let table, _, let chain):
+                next[table]?.chains[chain] = nil
+            case .addRule(let table, _, let chain, let rule):
+                next[table]?.chains[chain]?.rules.append(rule)
+            case .addSet(let table, _, let set):
+                next[table]?.sets[set.name] = set
+            case .deleteSet(let table, _, let set):
+                next[table]?.sets[set] = nil
+            case .addElements(let table, _, let set, _, let elements):
+                next[table]?.sets[set]?.elements.formUnion(elements)
+            case .deleteElements(let table, _, let set, _, let elements):
+                next[table]?.sets[set]?.elements.subtract(elements)
+            }
+        }
+        tables = next
+        commits.append(changes)
+    }
+
+    func readTable(family: TableFamily, name: String) throws -> Table? { tables[name] }
+}
