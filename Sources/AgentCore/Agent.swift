@@ -24,6 +24,8 @@ public final class Agent: @unchecked Sendable {
     private var lastError: String?
     private var holding = false
     private var pendingWork: DispatchWorkItem?
+    private var repairs = 0
+    private var resyncTimer: DispatchSourceTimer?
     private var firstPendingEvent: Date?
 
     public init(config: AgentConfig, stateDirectory: String, dataplane: Dataplane, logger: Logger) {
@@ -42,6 +44,14 @@ public final class Agent: @unchecked Sendable {
         let watcher = DirectoryWatcher(root: stateDirectory) { [weak self] in self?.fileEvent() }
         try watcher.start()
         self.watcher = watcher
+        if config.resyncSeconds > 0 {
+            let timer = DispatchSource.makeTimerSource(queue: queue)
+            let interval = DispatchTimeInterval.seconds(config.resyncSeconds)
+            timer.schedule(deadline: .now() + interval, repeating: interval)
+            timer.setEventHandler { [weak self] in self?.reconcile(startup: false) }
+            timer.resume()
+            resyncTimer = timer
+        }
     }
 
     /// A file changed: reconcile after the configured quiet time, but never later than a second
@@ -121,9 +131,14 @@ public final class Agent: @unchecked Sendable {
 
         // At start-up the table is always replaced, so whatever was there (an older version, a
         // tampered copy) is gone in the same atomic step.
-        if !startup, let applied, applied == result.table, kernelMatches(result.table) {
-            lastError = nil
-            return
+        if !startup, let applied, applied == result.table {
+            if kernelMatches(result.table) {
+                lastError = nil
+                return
+            }
+            // Someone else changed or removed our table: put it back, and say so.
+            repairs += 1
+            logger.warning("reconcile.drift", metadata: ["repairs": "\(repairs)"])
         }
         do {
             try dataplane.commit(result.table.replacementChanges())
@@ -165,7 +180,7 @@ public final class Agent: @unchecked Sendable {
             localEndpoints: compiled?.endpoints.filter { $0.interface != nil }.count ?? 0,
             skippedPods: state.skippedPods.count, policies: state.policies.count,
             namespaces: Set(state.namespaces.keys).union(state.endpoints.map(\.namespace)).count,
-            files: lastScan?.fileCount ?? 0, rejectedFiles: lastScan?.rejected ?? [],
+            files: lastScan?.fileCount ?? 0, driftRepairs: repairs, rejectedFiles: lastScan?.rejected ?? [],
             warnings: (compiled?.warnings.map(\.message) ?? []) + (lastScan?.directoryError.map { [$0] } ?? []),
             lastError: lastError)
     }

@@ -10,9 +10,12 @@ import Yams
 ///     interfacePrefix: pl         # host-side workload interfaces; unknown ones are dropped
 ///     nodeName: node-3            # only pods with this spec.nodeName (or none) are local
 ///     debounceMilliseconds: 200   # quiet time after a file event before a rescan
+///     resyncSeconds: 60           # read the table back this often and repair drift (0: never)
 public struct AgentConfig: Hashable, Sendable {
     public var compiler = CompilerOptions()
     public var debounceMilliseconds = 200
+    /// How often the table is read back and repaired if it differs (0: never).
+    public var resyncSeconds = 60
 
     public init() {}
 
@@ -59,6 +62,11 @@ public struct AgentConfig: Hashable, Sendable {
                     throw ConfigError("\(where_): debounceMilliseconds must be a number from 0 to 60000")
                 }
                 config.debounceMilliseconds = value
+            case "resyncSeconds":
+                guard let value = Int(text), (0...86_400).contains(value) else {
+                    throw ConfigError("\(where_): resyncSeconds must be a number from 0 to 86400")
+                }
+                config.resyncSeconds = value
             default:
                 throw ConfigError("\(where_): unknown configuration key \"\(key)\"")
             }

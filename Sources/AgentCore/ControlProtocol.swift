@@ -37,6 +37,8 @@ public struct StatusReport: Codable, Sendable, Hashable {
     public var policies: Int
     public var namespaces: Int
     public var files: Int
+    /// How often the agent found its table changed by someone else and restored it.
+    public var driftRepairs: Int
     public var rejectedFiles: [RejectedFile]
     public var warnings: [String]
     public var lastError: String?

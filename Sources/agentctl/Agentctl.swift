@@ -4,6 +4,25 @@ import Foundation
 
 @main
 struct Agentctl: ParsableCommand {
+    /// `--socket PATH` may come before the subcommand, as the command-line contract writes it
+    /// (`agentctl --socket PATH status`); it is taken out here and handed to the subcommand through
+    /// PALISADE_SOCKET, which every subcommand's `--socket` defaults to.
+    static func main() {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        while let first = arguments.first, first.hasPrefix("--socket") {
+            if first == "--socket", arguments.count >= 2 {
+                setenv("PALISADE_SOCKET", arguments[1], 1)
+                arguments.removeFirst(2)
+            } else if first.hasPrefix("--socket=") {
+                setenv("PALISADE_SOCKET", String(first.dropFirst("--socket=".count)), 1)
+                arguments.removeFirst()
+            } else {
+                break
+            }
+        }
+        main(arguments)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "agentctl",
         abstract: "Inspect and drive the Palisade node agent.",

@@ -96,6 +96,7 @@ enum StatusText {
             "last applied:   \(status.lastApplied ?? "never")",
             "endpoints:      \(status.endpoints) (\(status.localEndpoints) local, \(status.skippedPods) pods skipped)",
             "policies:       \(status.policies)",
+            "drift repairs:  \(status.driftRepairs)",
             "namespaces:     \(status.namespaces)",
         ]
         if let error = status.lastError { lines.append("last error:     \(error)") }

@@ -134,7 +134,9 @@ final class AgentTests: XCTestCase {
         _ = agent.syncNow()
         dataplane.tables["palisade"]?.chains["forward"]?.rules = []
         XCTAssertFalse(agent.status().inSync)
-        XCTAssertTrue(agent.syncNow().inSync)
+        let repaired = agent.syncNow()
+        XCTAssertTrue(repaired.inSync)
+        XCTAssertEqual(repaired.driftRepairs, 1)
         XCTAssertEqual(dataplane.commits.count, 2)
     }
 
