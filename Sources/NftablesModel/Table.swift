@@ -13,7 +13,24 @@ public struct Rule: Hashable, Sendable {
     public var exprs: [Expr]
     /// Shown by nft as `comment "..."`; stored in the rule's userdata.
     public var comment: String?
-    public init(_ exprs: [Expr], comment: String? = nil) { self.exprs = exprs; self.comment = comment }
+    public init(_ exprs: [Expr], comment: String? = nil) {
+        self.exprs = exprs
+        self.comment = comment.map(Rule.fitting)
+    }
+
+    /// The kernel keeps at most 128 bytes of comment (NFT_USERDATA_MAXLEN is larger, but nft's
+    /// comment limit is 128 including the NUL); longer ones are cut at a character boundary.
+    public static let maxCommentBytes = 127
+
+    static func fitting(_ comment: String) -> String {
+        if comment.utf8.count <= maxCommentBytes { return comment }
+        var result = ""
+        for character in comment {
+            if result.utf8.count + character.utf8.count + 3 > maxCommentBytes { break }
+            result.append(character)
+        }
+        return result + "..."
+    }
 }
 
 /// A base chain's hook. Palisade only uses filter chains.
@@ -80,11 +97,13 @@ public enum SetDataType: String, Hashable, Sendable, CaseIterable {
         case .verdict: return 4
         }
     }
-    /// nft's byte order for the type: 1 host, 2 big endian (nft's enum byteorder).
+    /// nft's byte order for the type: 0 invalid (what nft writes for verdicts), 1 host, 2 big endian
+    /// (nft's enum byteorder). Writing 1 for verdict data makes `nft list` abort.
     public var byteOrder: UInt32 {
         switch self {
         case .ipv4Address, .ipv6Address, .inetService: return 2
-        case .ifname, .verdict: return 1
+        case .ifname: return 1
+        case .verdict: return 0
         }
     }
     public init?(nftTypeId: UInt32) {
