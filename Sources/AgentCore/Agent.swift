@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NftablesModel
+import NftablesNetlink
 import PolicyCompiler
 import PolicyModel
 
@@ -141,7 +142,7 @@ public final class Agent: @unchecked Sendable {
             logger.warning("reconcile.drift", metadata: ["repairs": "\(repairs)"])
         }
         do {
-            try dataplane.commit(result.table.replacementChanges())
+            try replace(with: result.table)
             applied = result.table
             generation += 1
             lastApplied = Date()
@@ -154,6 +155,30 @@ public final class Agent: @unchecked Sendable {
         } catch {
             lastError = "\(error)"
             logger.error("reconcile.failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Whether the table is created owned by this agent's netlink socket and persistent; turned off
+    /// for good if the kernel refuses the flags (kernels before 6.9 have no NFT_TABLE_F_PERSIST, and
+    /// an owned table without it would vanish with the agent: fail open).
+    private var ownTable: Bool?
+
+    /// One batch that deletes the table in force (if any) and creates the new one. With ownership,
+    /// nothing but this agent's socket can change or delete the table while the agent runs
+    /// (`nft flush ruleset` skips it); when the agent dies the table stays, ownerless, and the next
+    /// agent replaces it in one batch.
+    private func replace(with table: Table) throws {
+        let owned = ownTable ?? config.ownTable
+        let flags: TableFlags = owned ? [.owner, .persist] : []
+        let existing = try dataplane.tableFlags(family: .inet, name: tableName)
+        do {
+            try dataplane.commit(table.replacementChanges(flags: flags, exists: existing != nil))
+            ownTable = owned
+        } catch let error as NftablesError where owned && ownTable == nil
+                    && (error.code == EINVAL || error.code == EOPNOTSUPP) && error.changeIndex == (existing != nil ? 1 : 0) {
+            logger.warning("table.owner.unsupported", metadata: ["error": "\(error)"])
+            ownTable = false
+            try dataplane.commit(table.replacementChanges(flags: [], exists: existing != nil))
         }
     }
 

@@ -11,11 +11,14 @@ import Yams
 ///     nodeName: node-3            # only pods with this spec.nodeName (or none) are local
 ///     debounceMilliseconds: 200   # quiet time after a file event before a rescan
 ///     resyncSeconds: 60           # read the table back this often and repair drift (0: never)
+///     ownTable: true              # only the agent may change its table while it runs (kernel >= 6.9)
 public struct AgentConfig: Hashable, Sendable {
     public var compiler = CompilerOptions()
     public var debounceMilliseconds = 200
     /// How often the table is read back and repaired if it differs (0: never).
     public var resyncSeconds = 60
+    /// Create the table owned by the agent and persistent (NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST).
+    public var ownTable = true
 
     public init() {}
 
@@ -62,6 +65,11 @@ public struct AgentConfig: Hashable, Sendable {
                     throw ConfigError("\(where_): debounceMilliseconds must be a number from 0 to 60000")
                 }
                 config.debounceMilliseconds = value
+            case "ownTable":
+                guard let value = Bool(text) else {
+                    throw ConfigError("\(where_): ownTable must be true or false")
+                }
+                config.ownTable = value
             case "resyncSeconds":
                 guard let value = Int(text), (0...86_400).contains(value) else {
                     throw ConfigError("\(where_): resyncSeconds must be a number from 0 to 86400")

@@ -144,10 +144,24 @@ public struct Table: Hashable, Sendable {
     }
 }
 
+/// NFT_TABLE_F_* flags.
+public struct TableFlags: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let dormant = TableFlags(rawValue: 1)
+    /// Only the netlink socket that created the table may change or delete it.
+    public static let owner = TableFlags(rawValue: 2)
+    /// With `owner`: the table stays (ownerless) when its owner's socket closes, instead of going away.
+    public static let persist = TableFlags(rawValue: 4)
+}
+
 /// One operation of an nf_tables transaction.
 public enum Change: Hashable, Sendable {
     /// NEWTABLE without NLM_F_EXCL: creates the table or does nothing if it exists.
     case ensureTable(family: TableFamily, name: String)
+    /// NEWTABLE with flags: creates the table, or updates an existing one's flags (with `owner`,
+    /// an ownerless persistent table is adopted by this socket).
+    case addTable(family: TableFamily, name: String, flags: TableFlags)
     case deleteTable(family: TableFamily, name: String)
     case addChain(table: String, family: TableFamily, chain: Chain)   // the chain's header only
     case flushChain(table: String, family: TableFamily, chain: String)
@@ -163,6 +177,7 @@ public enum Change: Hashable, Sendable {
         switch self {
         case .ensureTable(let f, let n): return "add table \(f.rawValue) \(n)"
         case .deleteTable(let f, let n): return "delete table \(f.rawValue) \(n)"
+        case .addTable(let f, let n, let flags): return "add table \(f.rawValue) \(n) flags 0x\(String(flags.rawValue, radix: 16))"
         case .addChain(let t, let f, let c): return "add chain \(f.rawValue) \(t) \(c.name)"
         case .flushChain(let t, let f, let c): return "flush chain \(f.rawValue) \(t) \(c)"
         case .deleteChain(let t, let f, let c): return "delete chain \(f.rawValue) \(t) \(c)"

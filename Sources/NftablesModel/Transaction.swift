@@ -2,16 +2,24 @@
 
 extension Table {
     /// The changes that replace whatever table of this name exists with exactly this one, in one
-    /// transaction: ensure (so the delete cannot fail), delete, then re-create. Until the kernel
-    /// commits the batch the old table stays in force; if the batch fails, nothing changes.
-    /// Order inside the new table: chains (so jumps and map verdicts can name them), sets and maps,
-    /// their elements, then rules.
-    public func replacementChanges() -> [Change] {
-        var changes: [Change] = [
-            .ensureTable(family: family, name: name),
-            .deleteTable(family: family, name: name),
-            .ensureTable(family: family, name: name),
-        ]
+    /// transaction. Until the kernel commits the batch the old table stays in force; if the batch
+    /// fails, nothing changes. `exists` says whether the table is there now: if unknown (nil), an
+    /// ensure step first makes the delete unable to fail (only possible without flags: a flagless
+    /// NEWTABLE on an owned table would try to drop its owner flag). Order inside the new table:
+    /// chains (so jumps and map verdicts can name them), sets and maps, their elements, then rules.
+    public func replacementChanges(flags: TableFlags = [], exists: Bool? = nil) -> [Change] {
+        var changes: [Change] = []
+        switch exists {
+        case nil:
+            changes = [.ensureTable(family: family, name: name), .deleteTable(family: family, name: name)]
+        case true?:
+            changes = [.deleteTable(family: family, name: name)]
+        case false?:
+            break
+        }
+        changes.append(flags.isEmpty && exists == nil
+                       ? .ensureTable(family: family, name: name)
+                       : .addTable(family: family, name: name, flags: flags))
         changes += creationChanges()
         return changes
     }

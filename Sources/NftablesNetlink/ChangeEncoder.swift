@@ -32,6 +32,16 @@ enum ChangeEncoder {
                 nftnl_table_nlmsg_build_payload($0, table.pointer)
             }
 
+        case .addTable(let family, let name, let flags):
+            let table = try NftnlTable()
+            table.set(NFTNL_TABLE_NAME, name)
+            table.set(NFTNL_TABLE_FAMILY, family.nfproto)
+            table.set(NFTNL_TABLE_FLAGS, flags.rawValue)
+            try batch.append(NFT_MSG_NEWTABLE, family: family.nfproto, flags: create | ack, change: index,
+                             sizeBound: 160 + name.utf8.count) {
+                nftnl_table_nlmsg_build_payload($0, table.pointer)
+            }
+
         case .addChain(let table, let family, let chain):
             let c = try ChainCodec.encode(table: table, family: family, chain: chain)
             try batch.append(NFT_MSG_NEWCHAIN, family: family.nfproto, flags: create | ack, change: index,

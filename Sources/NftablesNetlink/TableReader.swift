@@ -90,6 +90,24 @@ extension NftablesConnection {
         return Table(family: family, name: name, chains: Array(chains.values), sets: sets)
     }
 
+    /// The table's NFT_TABLE_F_* flags, or nil if it does not exist.
+    public func tableFlags(family: TableFamily, name: String) throws -> TableFlags? {
+        let table = try NftnlTable()
+        table.set(NFTNL_TABLE_NAME, name)
+        table.set(NFTNL_TABLE_FAMILY, family.nfproto)
+        var flags: UInt32 = 0
+        do {
+            try request(NFT_MSG_GETTABLE, family: family.nfproto, dump: false, what: "get table \(family.rawValue) \(name)",
+                        build: { nftnl_table_nlmsg_build_payload($0, table.pointer) }) { header in
+                let answer = try NftnlTable()
+                if nftnl_table_nlmsg_parse(header, answer.pointer) == 0 { flags = answer.u32(NFTNL_TABLE_FLAGS) ?? 0 }
+            }
+            return TableFlags(rawValue: flags)
+        } catch let error as NftablesError where error.kind == .rejected && error.code == ENOENT {
+            return nil
+        }
+    }
+
     private func tableExists(family: TableFamily, name: String) throws -> Bool {
         let table = try NftnlTable()
         table.set(NFTNL_TABLE_NAME, name)

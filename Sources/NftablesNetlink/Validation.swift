@@ -21,7 +21,7 @@ enum Validation {
             if let problem { throw NftablesError.invalid(change, index: index, problem) }
         }
         switch change {
-        case .ensureTable(_, let name), .deleteTable(_, let name):
+        case .ensureTable(_, let name), .deleteTable(_, let name), .addTable(_, let name, _):
             try fail(nameProblem(name, what: "table name"))
         case .addChain(let table, _, let chain):
             try fail(nameProblem(table, what: "table name"))

@@ -54,10 +54,8 @@ final class AgentTests: XCTestCase {
         let agent = makeAgent(dataplane)
         _ = agent.syncNow()
         XCTAssertEqual(dataplane.commits.count, 1)
-        XCTAssertEqual(dataplane.commits[0].prefix(3), [
-            .ensureTable(family: .inet, name: "palisade"), .deleteTable(family: .inet, name: "palisade"),
-            .ensureTable(family: .inet, name: "palisade"),
-        ])
+        XCTAssertEqual(dataplane.commits[0].first, .addTable(family: .inet, name: "palisade", flags: [.owner, .persist]))
+        XCTAssertEqual(dataplane.flags["palisade"], [.owner, .persist])
         XCTAssertEqual(dataplane.tables["palisade"]?.sets["ingress-dispatch"]?.elements.count, 2)
 
         // Nothing changed: no batch.

@@ -4,6 +4,7 @@ import NftablesModel
 /// Holds tables the way the kernel would after each batch; a batch with a failure changes nothing.
 final class FakeDataplane: Dataplane {
     var tables: [String: Table] = [:]
+    var flags: [String: TableFlags] = [:]
     var commits: [[Change]] = []
     var failNext: Error?
 
@@ -19,6 +20,9 @@ final class FakeDataplane: Dataplane {
             switch change {
             case .ensureTable(_, let name):
                 if next[name] == nil { next[name] = Table(name: name) }
+            case .addTable(_, let name, let tableFlags):
+                if next[name] == nil { next[name] = Table(name: name) }
+                flags[name] = tableFlags
             case .deleteTable(_, let name):
                 next[name] = nil
             case .addChain(let table, _, let chain):
@@ -44,4 +48,7 @@ final class FakeDataplane: Dataplane {
     }
 
     func readTable(family: TableFamily, name: String) throws -> Table? { tables[name] }
+    func tableFlags(family: TableFamily, name: String) throws -> TableFlags? {
+        tables[name] == nil ? nil : flags[name] ?? []
+    }
 }
