@@ -73,6 +73,16 @@ final class AgentTests: XCTestCase {
         XCTAssertEqual(web?.verdict?.chain?.hasPrefix("ep."), true)
     }
 
+    func testAKernelWithoutPersistentTablesGetsAnUnownedTable() throws {
+        try write("pods.yaml", Self.pods)
+        let dataplane = FakeDataplane()
+        dataplane.refuseTableFlags = true
+        let status = makeAgent(dataplane).syncNow()
+        XCTAssertTrue(status.inSync)
+        XCTAssertNil(status.lastError)
+        XCTAssertEqual(dataplane.flags["palisade"], [], "an owned table without persist would vanish with the agent")
+    }
+
     func testRejectedFileKeepsItsLastGoodObjects() throws {
         try write("pods.yaml", Self.pods)
         try write("deny.yaml", Self.denyAll)

@@ -1,5 +1,7 @@
 @testable import AgentCore
+import Glibc
 import NftablesModel
+import NftablesNetlink
 
 /// Holds tables the way the kernel would after each batch; a batch with a failure changes nothing.
 final class FakeDataplane: Dataplane {
@@ -7,6 +9,8 @@ final class FakeDataplane: Dataplane {
     var flags: [String: TableFlags] = [:]
     var commits: [[Change]] = []
     var failNext: Error?
+    /// Simulates a kernel without NFT_TABLE_F_PERSIST: creating a table with flags fails with EINVAL.
+    var refuseTableFlags = false
 
     struct Injected: Error, CustomStringConvertible { var description: String }
 
@@ -16,7 +20,10 @@ final class FakeDataplane: Dataplane {
             throw error
         }
         var next = tables
-        for change in changes {
+        for (index, change) in changes.enumerated() {
+            if refuseTableFlags, case .addTable(_, _, let requested) = change, !requested.isEmpty {
+                throw NftablesError(kind: .rejected, operation: change.summary, changeIndex: index, code: EINVAL)
+            }
             switch change {
             case .ensureTable(_, let name):
                 if next[name] == nil { next[name] = Table(name: name) }
