@@ -228,6 +228,8 @@ struct TableBuilder {
             candidates = state.endpoints.filter {
                 $0.namespace == policy.namespace && policy.podSelector.matches($0.labels)
             }
+        } else if peer.isAnyPeer {
+            candidates = state.endpoints
         } else {
             guard let selector = peer.selector else { return [] }   // an ipBlock names no pods
             candidates = state.endpoints.filter { selector.matches($0, state) }
@@ -275,7 +277,8 @@ struct PeerMatch {
     var family: IPFamily?
     var selector: PeerSelector?
     var exprs: [Expr]
-    static let any = PeerMatch(family: nil, selector: nil, exprs: [])
+    var isAnyPeer = false
+    static let any = PeerMatch(family: nil, selector: nil, exprs: [], isAnyPeer: true)
 }
 
 /// A pod and/or namespace selector as Kubernetes scopes it: without a namespace selector, the

@@ -134,6 +134,24 @@ final class CompilerTests: XCTestCase {
         ])
     }
 
+    func testNamedPortsResolvePerDestination() {
+        var otherWeb = Self.web
+        otherWeb.name = "web-2"
+        otherWeb.interface = "plweb2"
+        otherWeb.addresses = [Self.ip("198.18.0.13")]
+        otherWeb.namedPorts = [NamedPort(name: "http", port: 8081, proto: .tcp)]
+        // Egress to any peer on port "http": each pod that names a port http, at its own number.
+        let egress = NetworkPolicy(namespace: "edge", name: "to-http", podSelector: .everything, policyTypes: [.egress],
+                                   egress: [PolicyRule(ports: [PolicyPort(proto: .tcp, port: .named("http"))])])
+        let compiled = PolicyCompiler.compile(DesiredState(endpoints: [Self.web, otherWeb, Self.gateway], policies: [egress]))
+        let rules = compiled.table.chains["pol.edge.to-http.eg"]?.rules.map(RulesetText.render)
+        XCTAssertEqual(rules, [
+            "ip daddr 198.18.0.11 tcp dport 8080 goto to-workload comment \"edge/to-http egress rule 0\"",
+            "ip daddr 198.18.0.13 tcp dport 8081 goto to-workload comment \"edge/to-http egress rule 0\"",
+            "ip6 daddr 2001:db8::11 tcp dport 8080 goto to-workload comment \"edge/to-http egress rule 0\"",
+        ])
+    }
+
     func testCompilationIsDeterministic() {
         let policy = NetworkPolicy(namespace: "shop", name: "p", podSelector: .everything,
                                    ingress: [PolicyRule(peers: [.selector(pods: .everything, namespaces: .everything)])])
