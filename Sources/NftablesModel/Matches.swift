@@ -80,6 +80,24 @@ public enum Match {
         return exprs
     }
 
+    /// `ip daddr . tcp dport @SET` (a concatenated `address . inet_service` set). As nft does, the
+    /// address goes to register 1 and the port to the 32-bit register right after the address
+    /// (9 after an IPv4 address, 2 — the kernel's name for 32-bit register 12 — after IPv6).
+    public static func destinationAddressPort(_ family: IPFamily, protocol number: UInt8, inSet set: String) -> [Expr] {
+        let portRegister: Register = family == .ipv4 ? 9 : 2
+        return Match.family(family) + l4proto(number) + [
+            addressPayload(.destination, family),
+            .payload(base: .transport, offset: 2, length: 2, dreg: portRegister),
+            .lookup(sreg: .reg1, set: set, dreg: nil, invert: false),
+        ]
+    }
+
+    /// `ip saddr @SET` where SET is an interval set of prefixes (the lookup is the same as for a
+    /// plain set; the set's flags make it a range match).
+    public static func address(_ side: AddressSide, _ family: IPFamily, inIntervalSet set: String) -> [Expr] {
+        address(side, family, inSet: set)
+    }
+
     /// `meta l4proto N`
     public static func l4proto(_ number: UInt8) -> [Expr] {
         [.meta(key: .l4proto, dreg: .reg1), .cmp(sreg: .reg1, op: .eq, data: [number])]

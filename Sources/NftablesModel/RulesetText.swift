@@ -42,7 +42,8 @@ public enum RulesetText {
         var type = "\ttype \(set.keyType.rawValue)"
         if let data = set.dataType { type += " : \(data.rawValue)" }
         lines.append(type)
-        let elements = set.elements.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map { element -> String in
+        if set.isInterval { lines.append("\tflags interval") }
+        let elements = set.isInterval ? intervalTexts(set) : set.elements.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map { element -> String in
             var text = formatKey(element.key, as: set.keyType)
             if let verdict = element.verdict { text += " : \(verdict)" }
             return text
@@ -75,7 +76,64 @@ public enum RulesetText {
             return Bytes.bigEndianU16(from: bytes).map { "\($0)" } ?? hex(bytes)
         case .verdict:
             return hex(bytes)
+        case .ipv4AddressService, .ipv6AddressService:
+            let addressLength = type == .ipv4AddressService ? 4 : 16
+            guard bytes.count == addressLength + 4, let address = IPAddress(bytes: Array(bytes.prefix(addressLength))),
+                  let port = Bytes.bigEndianU16(from: Array(bytes[addressLength..<(addressLength + 2)])) else {
+                return hex(bytes)
+            }
+            return "\(address) . \(port)"
         }
+    }
+
+    /// An interval set's elements as nft lists them: prefixes where a range is one, else `a-b`.
+    static func intervalTexts(_ set: NftSet) -> [String] {
+        let sorted = set.elements.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        var texts: [String] = []
+        var index = 0
+        while index < sorted.count {
+            let start = sorted[index]
+            if start.isIntervalEnd { index += 1; continue }   // a stray end: nothing starts there
+            var endExclusive: [UInt8]?
+            if index + 1 < sorted.count, sorted[index + 1].isIntervalEnd {
+                endExclusive = sorted[index + 1].key
+                index += 2
+            } else {
+                index += 1
+            }
+            texts.append(rangeText(start.key, endExclusive, as: set.keyType))
+        }
+        return texts
+    }
+
+    static func rangeText(_ start: [UInt8], _ endExclusive: [UInt8]?, as type: SetDataType) -> String {
+        // The last key in the range: one before the end, or all ones.
+        var last = endExclusive ?? [UInt8](repeating: 0xff, count: start.count)
+        if endExclusive != nil {
+            var index = last.count - 1
+            while index >= 0 {
+                if last[index] == 0 { last[index] = 0xff; index -= 1 } else { last[index] -= 1; break }
+            }
+        }
+        if let address = IPAddress(bytes: start) {
+            // A prefix: start has zeros and last has ones in the same host bits.
+            let bits = start.count * 8
+            var length = bits
+            while length > 0 {
+                let bit = length - 1
+                let mask = UInt8(0x80 >> (bit % 8))
+                if start[bit / 8] & mask == 0 && last[bit / 8] & mask != 0 { length -= 1 } else { break }
+            }
+            let prefixMatches = (0..<length).allSatisfy { bit in
+                let mask = UInt8(0x80 >> (bit % 8))
+                return start[bit / 8] & mask == last[bit / 8] & mask
+            }
+            if prefixMatches {
+                return length == bits ? "\(address)" : "\(address)/\(length)"
+            }
+            return "\(address)-\(IPAddress(bytes: last).map { "\($0)" } ?? hex(last))"
+        }
+        return formatKey(start, as: type) + "-" + formatKey(last, as: type)
     }
 
     static func hex(_ bytes: [UInt8]) -> String {
@@ -108,6 +166,7 @@ private struct RuleRenderer {
     let exprs: [Expr]
     var words: [String] = []
     var operand: Operand?
+    var concatenated: [Operand] = []
     var prefixMask: [UInt8]?
     var transport = "th"
 
@@ -124,13 +183,15 @@ private struct RuleRenderer {
     /// Renders the expression at `index` (and any it absorbs); returns how many it consumed.
     mutating func step(at index: Int) -> Int {
         let next: Expr? = index + 1 < exprs.count ? exprs[index + 1] : nil
-        let afterNext: Expr? = index + 2 < exprs.count ? exprs[index + 2] : nil
         switch exprs[index] {
         case .meta(let key, _):
             // Dependencies nft leaves implicit: nfproto before an address, l4proto before a port.
             if case .cmp(_, .eq, let data)? = next, data.count == 1 {
-                if key == .nfproto, case .payload(.network, _, _, _)? = afterNext { return 2 }
-                if key == .l4proto, case .payload(.transport, _, _, _)? = afterNext {
+                let later = exprs[(index + 2)...]
+                if key == .nfproto, later.contains(where: { if case .payload(.network, _, _, _) = $0 { return true }; return false }) {
+                    return 2
+                }
+                if key == .l4proto, later.contains(where: { if case .payload(.transport, _, _, _) = $0 { return true }; return false }) {
                     transport = RuleRenderer.protocolName(data[0]) ?? "th"
                     return 2
                 }
@@ -138,8 +199,15 @@ private struct RuleRenderer {
             operand = .meta(key)
             prefixMask = nil
             return 1
-        case .payload(let base, let offset, let length, _):
-            operand = RuleRenderer.payloadOperand(base: base, offset: offset, length: length, transport: transport)
+        case .payload(let base, let offset, let length, let dreg):
+            let loaded = RuleRenderer.payloadOperand(base: base, offset: offset, length: length, transport: transport)
+            if dreg != .reg1, operand != nil {
+                // A further part of a concatenation, looked up together with register 1.
+                concatenated.append(loaded)
+            } else {
+                operand = loaded
+                concatenated = []
+            }
             prefixMask = nil
             return 1
         case .ct(let key, _):
@@ -168,6 +236,12 @@ private struct RuleRenderer {
             return 1
         case .lookup(_, let set, let dreg, let invert):
             let op = invert ? "!= " : ""
+            if !concatenated.isEmpty {
+                let parts = [operandText()] + concatenated.map { RuleRenderer.text(of: $0) }
+                words.append(parts.joined(separator: " . ") + " \(op)@\(set)")
+                concatenated = []
+                return 1
+            }
             if dreg == .verdictRegister {
                 words.append("\(operandText()) \(op)vmap @\(set)")
             } else {
@@ -190,8 +264,12 @@ private struct RuleRenderer {
     }
 
     func operandText() -> String {
+        operand.map(RuleRenderer.text(of:)) ?? "?"
+    }
+
+    static func text(of operand: Operand) -> String {
         switch operand {
-        case .meta(let key)?:
+        case .meta(let key):
             switch key {
             case .iifname: return "iifname"
             case .oifname: return "oifname"
@@ -199,11 +277,10 @@ private struct RuleRenderer {
             case .l4proto: return "meta l4proto"
             case .mark: return "meta mark"
             }
-        case .address(let text, _)?: return text
-        case .port(let text)?: return text
-        case .ctState?: return "ct state"
-        case .raw(let text)?: return text
-        case nil: return "?"
+        case .address(let text, _): return text
+        case .port(let text): return text
+        case .ctState: return "ct state"
+        case .raw(let text): return text
         }
     }
 

@@ -77,6 +77,10 @@ public enum SetDataType: String, Hashable, Sendable, CaseIterable {
     case ifname = "ifname"
     case inetService = "inet_service"
     case verdict = "verdict"
+    /// Concatenations `ipv4_addr . inet_service` / `ipv6_addr . inet_service`: each part padded to
+    /// a multiple of 4 bytes (address, then the port in 2 bytes plus 2 of zero padding).
+    case ipv4AddressService = "ipv4_addr . inet_service"
+    case ipv6AddressService = "ipv6_addr . inet_service"
 
     /// nft's datatype id (not in any installed header: nft's `enum datatypes`).
     public var nftTypeId: UInt32 {
@@ -86,6 +90,9 @@ public enum SetDataType: String, Hashable, Sendable, CaseIterable {
         case .ipv6Address: return 8
         case .inetService: return 13
         case .ifname: return 41
+        // nft's concat type id: each part's id shifted in by 6 bits (TYPE_BITS).
+        case .ipv4AddressService: return 7 << 6 | 13
+        case .ipv6AddressService: return 8 << 6 | 13
         }
     }
     public var keyLength: UInt32 {
@@ -95,13 +102,23 @@ public enum SetDataType: String, Hashable, Sendable, CaseIterable {
         case .ifname: return 16
         case .inetService: return 2
         case .verdict: return 4
+        case .ipv4AddressService: return 8
+        case .ipv6AddressService: return 20
+        }
+    }
+    /// The parts of a concatenation (nil for a plain type).
+    public var concatenatedParts: [SetDataType]? {
+        switch self {
+        case .ipv4AddressService: return [.ipv4Address, .inetService]
+        case .ipv6AddressService: return [.ipv6Address, .inetService]
+        default: return nil
         }
     }
     /// nft's byte order for the type: 0 invalid (what nft writes for verdicts), 1 host, 2 big endian
     /// (nft's enum byteorder). Writing 1 for verdict data makes `nft list` abort.
     public var byteOrder: UInt32 {
         switch self {
-        case .ipv4Address, .ipv6Address, .inetService: return 2
+        case .ipv4Address, .ipv6Address, .inetService, .ipv4AddressService, .ipv6AddressService: return 2
         case .ifname: return 1
         case .verdict: return 0
         }
@@ -117,7 +134,21 @@ public struct SetElement: Hashable, Sendable {
     public var key: [UInt8]
     /// For a verdict map: the element's verdict.
     public var verdict: Verdict?
-    public init(key: [UInt8], verdict: Verdict? = nil) { self.key = key; self.verdict = verdict }
+    /// In an interval set, the kernel stores each range [start, end) as two elements: `start`, and
+    /// `end` flagged NFT_SET_ELEM_INTERVAL_END. A range that reaches the top of the key space has
+    /// no end element.
+    public var isIntervalEnd: Bool
+    public init(key: [UInt8], verdict: Verdict? = nil, isIntervalEnd: Bool = false) {
+        self.key = key; self.verdict = verdict; self.isIntervalEnd = isIntervalEnd
+    }
+}
+
+/// NFT_SET_* flags Palisade sets explicitly (MAP follows from the data type).
+public struct SetFlags: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// NFT_SET_INTERVAL: elements are ranges (address prefixes).
+    public static let interval = SetFlags(rawValue: 0x4)
 }
 
 /// A named set (no data) or verdict map (data type .verdict).
@@ -125,11 +156,15 @@ public struct NftSet: Hashable, Sendable {
     public var name: String
     public var keyType: SetDataType
     public var dataType: SetDataType?
+    public var flags: SetFlags
     public var elements: Set<SetElement>
-    public init(name: String, keyType: SetDataType, dataType: SetDataType? = nil, elements: Set<SetElement> = []) {
-        self.name = name; self.keyType = keyType; self.dataType = dataType; self.elements = elements
+    public init(name: String, keyType: SetDataType, dataType: SetDataType? = nil, flags: SetFlags = [],
+                elements: Set<SetElement> = []) {
+        self.name = name; self.keyType = keyType; self.dataType = dataType; self.flags = flags
+        self.elements = elements
     }
     public var isMap: Bool { dataType != nil }
+    public var isInterval: Bool { flags.contains(.interval) }
 }
 
 public struct Table: Hashable, Sendable {

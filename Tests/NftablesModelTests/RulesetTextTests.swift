@@ -23,6 +23,27 @@ final class RulesetTextTests: XCTestCase {
         XCTAssertEqual(render([.log(group: 3, prefix: "deny \"x\""), .verdict(.drop)]), "log prefix \"deny \\\"x\\\"\" group 3 drop")
     }
 
+    func testConcatenationsAndIntervals() {
+        XCTAssertEqual(render(Match.destinationAddressPort(.ipv4, protocol: 6, inSet: "np.x.v4") + [.verdict(.accept)]),
+                       "ip daddr . tcp dport @np.x.v4 accept")
+        XCTAssertEqual(render(Match.destinationAddressPort(.ipv6, protocol: 17, inSet: "np.x.v6")),
+                       "ip6 daddr . udp dport @np.x.v6")
+        let blocks = [CIDR("198.51.100.0/25")!, CIDR("198.51.100.128/25")!, CIDR("203.0.113.8/29")!, CIDR("203.0.113.10/32")!]
+        let set = NftSet(name: "net.x.v4", keyType: .ipv4Address, flags: .interval, elements: IntervalElements.elements(for: blocks))
+        XCTAssertEqual(set.elements.count, 4, "two merged ranges, each a start and an end")
+        XCTAssertEqual(RulesetText.render(set), [
+            "set net.x.v4 {", "\ttype ipv4_addr", "\tflags interval",
+            "\telements = { 198.51.100.0/24,", "\t\t     203.0.113.8/29 }", "}",
+        ])
+        let everything = IntervalElements.elements(for: [CIDR("0.0.0.0/0")!, CIDR("10.0.0.0/8")!])
+        XCTAssertEqual(everything, [SetElement(key: [0, 0, 0, 0])], "a range to the top has no end element")
+        let odd = IntervalElements.elements(for: [CIDR("198.18.0.1/32")!, CIDR("198.18.0.2/31")!])
+        XCTAssertEqual(RulesetText.render(NftSet(name: "o", keyType: .ipv4Address, flags: .interval, elements: odd))[3],
+                       "\telements = { 198.18.0.1-198.18.0.3 }")
+        let pairs = NftSet(name: "p", keyType: .ipv4AddressService, elements: [.addressPort(IPAddress("198.18.0.1")!, 80)])
+        XCTAssertEqual(RulesetText.render(pairs)[2], "\telements = { 198.18.0.1 . 80 }")
+    }
+
     func testTableRenderingIsCanonical() {
         let map = NftSet(name: "ingress-dispatch", keyType: .ifname, dataType: .verdict,
                          elements: [.interface("plb", verdict: .jump("b")), .interface("pla", verdict: .accept)])
