@@ -203,6 +203,7 @@ public enum StateObject: Hashable, Sendable {
     case endpoint(Endpoint)
     case skippedPod(SkippedPod)
     case networkPolicy(NetworkPolicy)
+    case calicoPolicy(CalicoPolicy)
 
     public var kind: String {
         switch self {
@@ -210,6 +211,7 @@ public enum StateObject: Hashable, Sendable {
         case .endpoint(let e): return e.kind.rawValue
         case .skippedPod: return "Pod"
         case .networkPolicy: return "NetworkPolicy"
+        case .calicoPolicy(let p): return p.kind
         }
     }
 }
@@ -220,11 +222,13 @@ public struct DesiredState: Hashable, Sendable {
     public var endpoints: [Endpoint]
     public var skippedPods: [SkippedPod]
     public var policies: [NetworkPolicy]
+    /// Calico-style ordered policies, sorted by id.
+    public var calicoPolicies: [CalicoPolicy]
 
     public init(namespaces: [String: Namespace] = [:], endpoints: [Endpoint] = [],
-                skippedPods: [SkippedPod] = [], policies: [NetworkPolicy] = []) {
+                skippedPods: [SkippedPod] = [], policies: [NetworkPolicy] = [], calicoPolicies: [CalicoPolicy] = []) {
         self.namespaces = namespaces; self.endpoints = endpoints
-        self.skippedPods = skippedPods; self.policies = policies
+        self.skippedPods = skippedPods; self.policies = policies; self.calicoPolicies = calicoPolicies
     }
 
     /// Merges objects in order; later duplicates of the same kind/namespace/name win.
@@ -233,6 +237,7 @@ public struct DesiredState: Hashable, Sendable {
         var endpoints: [String: Endpoint] = [:]
         var skipped: [String: SkippedPod] = [:]
         var policies: [String: NetworkPolicy] = [:]
+        var calico: [String: CalicoPolicy] = [:]
         for object in objects {
             switch object {
             case .namespace(let n): namespaces[n.name] = n
@@ -243,12 +248,14 @@ public struct DesiredState: Hashable, Sendable {
                 skipped["\(s.namespace)/\(s.name)"] = s
                 endpoints["\(s.namespace)/\(s.name)"] = nil
             case .networkPolicy(let p): policies[p.id] = p
+            case .calicoPolicy(let p): calico[p.kind + ":" + p.id] = p
             }
         }
         self.namespaces = namespaces
         self.endpoints = endpoints.values.sorted { $0.id < $1.id }
         self.skippedPods = skipped.values.sorted { ($0.namespace, $0.name) < ($1.namespace, $1.name) }
         self.policies = policies.values.sorted { $0.id < $1.id }
+        self.calicoPolicies = calico.values.sorted { $0.id < $1.id }
     }
 
     /// Labels of a namespace: those of its object, or only the implied name label when no object exists.
