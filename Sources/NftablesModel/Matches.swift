@@ -64,9 +64,9 @@ public enum Match {
         }
     }
 
-    /// `ip saddr @SET` / `ip6 daddr @SET`
-    public static func address(_ side: AddressSide, _ family: IPFamily, inSet set: String) -> [Expr] {
-        Match.family(family) + [addressPayload(side, family), .lookup(sreg: .reg1, set: set, dreg: nil, invert: false)]
+    /// `ip saddr @SET` / `ip6 daddr != @SET`
+    public static func address(_ side: AddressSide, _ family: IPFamily, inSet set: String, invert: Bool = false) -> [Expr] {
+        Match.family(family) + [addressPayload(side, family), .lookup(sreg: .reg1, set: set, dreg: nil, invert: invert)]
     }
 
     /// `ip saddr 198.51.100.0/24` (a bare address when the prefix is a host prefix)
@@ -84,11 +84,50 @@ public enum Match {
     /// address goes to register 1 and the port to the 32-bit register right after the address
     /// (9 after an IPv4 address, 2 — the kernel's name for 32-bit register 12 — after IPv6).
     public static func destinationAddressPort(_ family: IPFamily, protocol number: UInt8, inSet set: String) -> [Expr] {
+        addressPort(.destination, family, protocol: number, inSet: set)
+    }
+
+    /// `ip saddr . tcp sport @SET` / `ip6 daddr . udp dport != @SET`
+    public static func addressPort(_ side: AddressSide, _ family: IPFamily, protocol number: UInt8, inSet set: String,
+                                   invert: Bool = false) -> [Expr] {
         let portRegister: Register = family == .ipv4 ? 9 : 2
         return Match.family(family) + l4proto(number) + [
-            addressPayload(.destination, family),
-            .payload(base: .transport, offset: 2, length: 2, dreg: portRegister),
-            .lookup(sreg: .reg1, set: set, dreg: nil, invert: false),
+            addressPayload(side, family),
+            .payload(base: .transport, offset: side == .source ? 0 : 2, length: 2, dreg: portRegister),
+            .lookup(sreg: .reg1, set: set, dreg: nil, invert: invert),
+        ]
+    }
+
+    /// `tcp dport 80`, `udp sport 9000-9010`, with its `meta l4proto` dependency.
+    public static func port(_ side: AddressSide, protocol number: UInt8, _ range: ClosedRange<UInt16>) -> [Expr] {
+        var exprs = l4proto(number) + [.payload(base: .transport, offset: side == .source ? 0 : 2, length: 2, dreg: .reg1)]
+        if range.lowerBound == range.upperBound {
+            exprs.append(.cmp(sreg: .reg1, op: .eq, data: Bytes.bigEndianU16(range.lowerBound)))
+        } else {
+            exprs.append(.cmp(sreg: .reg1, op: .gte, data: Bytes.bigEndianU16(range.lowerBound)))
+            exprs.append(.cmp(sreg: .reg1, op: .lte, data: Bytes.bigEndianU16(range.upperBound)))
+        }
+        return exprs
+    }
+
+    /// `tcp dport @SET` / `tcp dport != @SET` for an (interval) inet_service set.
+    public static func port(_ side: AddressSide, protocol number: UInt8, inSet set: String, invert: Bool = false) -> [Expr] {
+        l4proto(number) + [
+            .payload(base: .transport, offset: side == .source ? 0 : 2, length: 2, dreg: .reg1),
+            .lookup(sreg: .reg1, set: set, dreg: nil, invert: invert),
+        ]
+    }
+
+    /// `meta l4proto != N`
+    public static func notL4proto(_ number: UInt8) -> [Expr] {
+        [.meta(key: .l4proto, dreg: .reg1), .cmp(sreg: .reg1, op: .neq, data: [number])]
+    }
+
+    /// `icmp type 8` / `icmpv6 code != 0` (protocol 1 or 58), with the l4proto dependency.
+    public static func icmpField(protocol number: UInt8, code: Bool, _ value: UInt8, equal: Bool = true) -> [Expr] {
+        l4proto(number) + [
+            .payload(base: .transport, offset: code ? 1 : 0, length: 1, dreg: .reg1),
+            .cmp(sreg: .reg1, op: equal ? .eq : .neq, data: [value]),
         ]
     }
 
@@ -105,14 +144,7 @@ public enum Match {
 
     /// `tcp dport 80` or `tcp dport 9000-9010`, with its `meta l4proto` dependency.
     public static func destinationPort(protocol number: UInt8, _ range: ClosedRange<UInt16>) -> [Expr] {
-        var exprs = l4proto(number) + [.payload(base: .transport, offset: 2, length: 2, dreg: .reg1)]
-        if range.lowerBound == range.upperBound {
-            exprs.append(.cmp(sreg: .reg1, op: .eq, data: Bytes.bigEndianU16(range.lowerBound)))
-        } else {
-            exprs.append(.cmp(sreg: .reg1, op: .gte, data: Bytes.bigEndianU16(range.lowerBound)))
-            exprs.append(.cmp(sreg: .reg1, op: .lte, data: Bytes.bigEndianU16(range.upperBound)))
-        }
-        return exprs
+        port(.destination, protocol: number, range)
     }
 }
 

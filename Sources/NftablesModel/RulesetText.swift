@@ -133,6 +133,7 @@ public enum RulesetText {
             }
             return "\(address)-\(IPAddress(bytes: last).map { "\($0)" } ?? hex(last))"
         }
+        if start == last { return formatKey(start, as: type) }
         return formatKey(start, as: type) + "-" + formatKey(last, as: type)
     }
 
@@ -300,6 +301,8 @@ private struct RuleRenderer {
             return IPAddress(bytes: data).map { "\($0)" } ?? RulesetText.hex(data)
         case .port?:
             return Bytes.bigEndianU16(from: data).map { "\($0)" } ?? RulesetText.hex(data)
+        case .raw(let text)? where data.count == 1 && (text.hasSuffix(" type") || text.hasSuffix(" code")):
+            return "\(data[0])"
         default:
             return RulesetText.hex(data)
         }
@@ -335,6 +338,8 @@ private struct RuleRenderer {
         case (.network, 24, 16): return .address("ip6 daddr", .ipv6)
         case (.transport, 0, 2): return .port("\(transport) sport")
         case (.transport, 2, 2): return .port("\(transport) dport")
+        case (.transport, 0, 1) where transport.hasPrefix("icmp"): return .raw("\(transport) type")
+        case (.transport, 1, 1) where transport.hasPrefix("icmp"): return .raw("\(transport) code")
         default:
             let baseName = base == .network ? "nh" : base == .transport ? "th" : "ll"
             return .raw("@\(baseName),\(offset * 8),\(length * 8)")

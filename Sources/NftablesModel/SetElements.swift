@@ -49,6 +49,26 @@ public enum IntervalElements {
         return ranges
     }
 
+    /// The kernel elements of an interval `inet_service` set holding these port ranges, merged.
+    public static func elements(forPorts ranges: [ClosedRange<UInt16>]) -> Set<SetElement> {
+        var merged: [ClosedRange<UInt16>] = []
+        for range in ranges.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            if let last = merged.last, Int(range.lowerBound) <= Int(last.upperBound) + 1 {
+                merged[merged.count - 1] = last.lowerBound...max(last.upperBound, range.upperBound)
+            } else {
+                merged.append(range)
+            }
+        }
+        var result = Set<SetElement>()
+        for range in merged {
+            result.insert(SetElement(key: Bytes.bigEndianU16(range.lowerBound)))
+            if range.upperBound < UInt16.max {
+                result.insert(SetElement(key: Bytes.bigEndianU16(range.upperBound + 1), isIntervalEnd: true))
+            }
+        }
+        return result
+    }
+
     /// The first address after the prefix, or nil if the prefix ends the address space.
     static func nextAfter(_ prefix: CIDR) -> [UInt8]? {
         var bytes = prefix.address.bytes

@@ -3,15 +3,17 @@ import PolicyModel
 
 /// What applies to one endpoint in one direction.
 public enum EndpointProfile: Hashable, Sendable {
-    /// Selected by these policies (ids `namespace/name`, sorted): default deny plus their union.
-    case policies([String])
+    /// Selected by these policies, in evaluation order (Calico order, Kubernetes policies at
+    /// 1000; ties by id): default deny at the end. `passTo` is where a Calico `Pass` leads: the
+    /// endpoint's no-policy default (nil when no policy here has a Pass rule).
+    case policies([String], passTo: DefaultPolicy? = nil)
     /// Selected by no policy: the namespace's or the agent's default.
     case defaultAllow
     case defaultDeny
 
     public var description: String {
         switch self {
-        case .policies(let ids): return ids.joined(separator: ",")
+        case .policies(let ids, _): return ids.joined(separator: ",")
         case .defaultAllow: return "(default allow)"
         case .defaultDeny: return "(default deny)"
         }
@@ -49,16 +51,59 @@ public enum PolicyCompiler {
     }
 }
 
+/// A policy of either dialect, as the endpoint chains see it: an id, an order, and a chain.
+struct OrderedPolicy {
+    enum Source {
+        case kubernetes(NetworkPolicy)
+        case calico(CalicoPolicy)
+    }
+    var source: Source
+    var id: String
+    var order: Double
+
+    /// Kubernetes policies sit at order 1000 among Calico's ordered policies, as in Calico; a
+    /// Calico policy without an order comes after every ordered one.
+    static let kubernetesOrder = 1000.0
+
+    init(_ policy: NetworkPolicy) {
+        source = .kubernetes(policy)
+        id = policy.id
+        order = Self.kubernetesOrder
+    }
+
+    init(_ policy: CalicoPolicy) {
+        source = .calico(policy)
+        id = (policy.isGlobal ? "gnp:" : "cnp:") + policy.id.replacingPrefix("global/", with: "")
+        order = policy.order ?? .infinity
+    }
+
+    func hasPass(_ direction: Direction) -> Bool {
+        guard case .calico(let policy) = source else { return false }
+        return policy.rules(direction).contains { $0.action == .pass }
+    }
+}
+
+extension String {
+    func replacingPrefix(_ prefix: String, with replacement: String) -> String {
+        hasPrefix(prefix) ? replacement + dropFirst(prefix.count) : self
+    }
+}
+
 struct TableBuilder {
     let state: DesiredState
     let options: CompilerOptions
     var chains: [String: Chain] = [:]
     var sets: [String: NftSet] = [:]
     var warnings: [CompilerWarning] = []
+    let policiesByID: [String: OrderedPolicy]
 
     init(state: DesiredState, options: CompilerOptions) {
         self.state = state
         self.options = options
+        var byID: [String: OrderedPolicy] = [:]
+        for policy in state.policies { byID[OrderedPolicy(policy).id] = OrderedPolicy(policy) }
+        for policy in state.calicoPolicies { byID[OrderedPolicy(policy).id] = OrderedPolicy(policy) }
+        policiesByID = byID
     }
 
     mutating func build() -> CompiledRuleset {
@@ -123,45 +168,82 @@ struct TableBuilder {
         add(Chain(name: Layout.forwardChain, hook: ChainHook(point: .forward, priority: 0, policy: .accept),
                   rules: forwardRules))
         add(Chain(name: Layout.toWorkloadChain, rules: toWorkloadRules))
+        if options.nodeToWorkload == .policy {
+            // Traffic the node itself sends to its pods (kubelet probes among it) is judged by the
+            // pods' ingress policy like any other source.
+            var outputRules = [Rule(Match.interfaceVmap(.output, map: Layout.ingressDispatch))]
+            if !prefix.isEmpty {
+                outputRules.append(Rule(Match.interfacePrefix(.output, prefix) + [.counter, .verdict(.drop)], comment: unknown))
+            }
+            add(Chain(name: Layout.outputChain, hook: ChainHook(point: .output, priority: 0, policy: .accept), rules: outputRules))
+        }
     }
 
     mutating func add(_ chain: Chain) { chains[chain.name] = chain }
 
     // MARK: Endpoint chains
 
-    func profile(of endpoint: Endpoint, _ direction: Direction) -> EndpointProfile {
-        let selecting = state.policies.filter {
-            $0.namespace == endpoint.namespace && $0.policyTypes.contains(direction) && $0.podSelector.matches(endpoint.labels)
-        }
-        if !selecting.isEmpty { return .policies(selecting.map(\.id).sorted()) }
-        let fallback = state.namespaces[endpoint.namespace]?.defaultPolicy ?? options.defaultPolicy
-        return fallback == .allow ? .defaultAllow : .defaultDeny
+    func defaultPolicy(of endpoint: Endpoint) -> DefaultPolicy {
+        state.namespaces[endpoint.namespace]?.defaultPolicy ?? options.defaultPolicy
     }
 
-    /// The chain an endpoint's dispatch entry jumps to. Endpoints with the same profile share it,
-    /// so the number of chains grows with the number of distinct policy combinations, not endpoints.
-    mutating func endpointChain(_ profile: EndpointProfile, _ direction: Direction) -> String {
-        let allowed: Verdict = direction == .ingress ? .accept : .goto(Layout.toWorkloadChain)
-        let established = Rule(Match.ctState([.established, .related]) + [.verdict(allowed)])
+    func profile(of endpoint: Endpoint, _ direction: Direction) -> EndpointProfile {
+        var selecting: [OrderedPolicy] = state.policies.filter {
+            $0.namespace == endpoint.namespace && $0.policyTypes.contains(direction) && $0.podSelector.matches(endpoint.labels)
+        }.map(OrderedPolicy.init)
+        selecting += state.calicoPolicies.filter { policy in
+            guard policy.types.contains(direction) else { return false }
+            if let namespace = policy.namespace, namespace != endpoint.namespace { return false }
+            if let namespaceSelector = policy.namespaceSelector,
+               !namespaceSelector.matches(CalicoLabels.namespace(endpoint.namespace, state)) { return false }
+            return policy.selector.matches(CalicoLabels.endpoint(endpoint))
+        }.map(OrderedPolicy.init)
+        let fallback = defaultPolicy(of: endpoint)
+        if selecting.isEmpty { return fallback == .allow ? .defaultAllow : .defaultDeny }
+        selecting.sort { ($0.order, $0.id) < ($1.order, $1.id) }
+        let passes = selecting.contains { $0.hasPass(direction) }
+        return .policies(selecting.map(\.id), passTo: passes ? fallback : nil)
+    }
+
+    func allowed(_ direction: Direction) -> Verdict {
+        direction == .ingress ? .accept : .goto(Layout.toWorkloadChain)
+    }
+
+    mutating func defaultChain(_ policy: DefaultPolicy, _ direction: Direction) -> String {
+        let established = Rule(Match.ctState([.established, .related]) + [.verdict(allowed(direction))])
         let invalid = Rule(Match.ctState([.invalid]) + [.verdict(.drop)])
-        switch profile {
-        case .defaultAllow:
+        switch policy {
+        case .allow:
             let name = direction == .ingress ? Layout.allowIngressChain : Layout.allowEgressChain
-            add(Chain(name: name, rules: [Rule([.verdict(allowed)], comment: "selected by no policy: default allow")]))
+            add(Chain(name: name, rules: [Rule([.verdict(allowed(direction))], comment: "selected by no policy: default allow")]))
             return name
-        case .defaultDeny:
+        case .deny:
             let name = direction == .ingress ? Layout.denyIngressChain : Layout.denyEgressChain
             add(Chain(name: name, rules: [
                 established, invalid,
                 Rule([.counter, .verdict(.drop)], comment: "selected by no policy: default deny \(direction.rawValue)"),
             ]))
             return name
-        case .policies(let ids):
-            let name = "ep." + Naming.shortHash(direction.rawValue + ":" + ids.joined(separator: ",")) + "." + direction.short
-            var rules = [established, invalid]
+        }
+    }
+
+    /// The chain an endpoint's dispatch entry jumps to. Endpoints with the same profile share it,
+    /// so the number of chains grows with the number of distinct policy combinations, not endpoints.
+    mutating func endpointChain(_ profile: EndpointProfile, _ direction: Direction) -> String {
+        switch profile {
+        case .defaultAllow: return defaultChain(.allow, direction)
+        case .defaultDeny: return defaultChain(.deny, direction)
+        case .policies(let ids, let passTo):
+            let key = direction.rawValue + ":" + ids.joined(separator: ",") + ":" + (passTo?.rawValue ?? "")
+            let name = "ep." + Naming.shortHash(key) + "." + direction.short
+            if chains[name] != nil { return name }
+            var rules = [
+                Rule(Match.ctState([.established, .related]) + [.verdict(allowed(direction))]),
+                Rule(Match.ctState([.invalid]) + [.verdict(.drop)]),
+            ]
             for id in ids {
-                guard let policy = state.policies.first(where: { $0.id == id }) else { continue }
-                rules.append(Rule([.verdict(.jump(policyChain(policy, direction)))]))
+                guard let policy = policiesByID[id] else { continue }
+                rules.append(Rule([.verdict(.jump(policyChain(policy, direction, passTo: passTo)))]))
             }
             rules.append(Rule([.counter, .verdict(.drop)], comment: "default deny \(direction.rawValue): \(ids.joined(separator: ","))"))
             add(Chain(name: name, rules: rules))
@@ -171,138 +253,48 @@ struct TableBuilder {
 
     // MARK: Policy chains
 
-    /// The chain holding one policy's rules for one direction; a match allows the packet.
-    mutating func policyChain(_ policy: NetworkPolicy, _ direction: Direction) -> String {
-        let name = Naming.readable("pol.\(policy.namespace).\(policy.name)", fallbackPrefix: "pol.",
-                                   suffix: "." + direction.short)
+    /// The chain holding one policy's rules for one direction. A Kubernetes rule that matches
+    /// allows; a Calico rule does what its action says; no match returns to the endpoint chain,
+    /// which goes on with the next policy.
+    mutating func policyChain(_ policy: OrderedPolicy, _ direction: Direction, passTo: DefaultPolicy?) -> String {
+        let passTarget = policy.hasPass(direction) ? passTo : nil
+        let base: String
+        switch policy.source {
+        case .kubernetes(let k8s): base = "pol.\(k8s.namespace).\(k8s.name)"
+        case .calico(let calico): base = calico.isGlobal ? "gnp.\(calico.name)" : "cnp.\(calico.namespace ?? "").\(calico.name)"
+        }
+        let suffix = "." + direction.short + (passTarget.map { ".pass-" + $0.rawValue } ?? "")
+        let name = Naming.readable(base, fallbackPrefix: "pol.", suffix: suffix)
         if chains[name] != nil { return name }
-        let allowed: Verdict = direction == .ingress ? .accept : .goto(Layout.toWorkloadChain)
         var rules: [Rule] = []
-        for (ruleIndex, policyRule) in policy.rules(direction).enumerated() {
-            let label = "\(policy.id) \(direction.rawValue) rule \(ruleIndex)"
-            for condition in conditions(for: policyRule, of: policy, direction) {
-                rules.append(Rule(condition + [.verdict(allowed)], comment: label))
+        switch policy.source {
+        case .kubernetes(let k8s):
+            for (index, rule) in k8s.rules(direction).enumerated() {
+                let comment = "\(policy.id) \(direction.rawValue) rule \(index)"
+                for alternative in kubernetesCondition(rule, of: k8s, direction).alternatives {
+                    rules.append(Rule(alternative.exprs + [.verdict(allowed(direction))], comment: comment))
+                }
+            }
+        case .calico(let calico):
+            for (index, rule) in calico.rules(direction).enumerated() {
+                let comment = "\(policy.id) \(direction.rawValue) rule \(index) \(rule.action.rawValue)"
+                let action: [Expr]
+                switch rule.action {
+                case .allow: action = [.verdict(allowed(direction))]
+                case .deny: action = [.counter, .verdict(.drop)]
+                case .log: action = [.log(group: options.logGroup, prefix: logPrefix(policy.id, direction, index))]
+                case .pass: action = [.verdict(.goto(defaultChain(passTarget ?? .allow, direction)))]
+                }
+                for alternative in calicoCondition(rule, of: calico, direction).alternatives {
+                    rules.append(Rule(alternative.exprs + action, comment: comment))
+                }
             }
         }
         add(Chain(name: name, rules: rules))
         return name
     }
 
-    /// Every combination of peer and port of one policy rule, as expression lists.
-    mutating func conditions(for rule: PolicyRule, of policy: NetworkPolicy, _ direction: Direction) -> [[Expr]] {
-        let peerSide: AddressSide = direction == .ingress ? .source : .destination
-        let peers: [PeerMatch] = rule.peers.isEmpty ? [.any] : rule.peers.flatMap { peerMatches($0, policy, peerSide) }
-        let ports: [PolicyPort?] = rule.ports.isEmpty ? [nil] : rule.ports
-        var result: [[Expr]] = []
-        for peer in peers {
-            for port in ports {
-                guard let port else {
-                    result.append(peer.exprs)
-                    continue
-                }
-                switch port.port {
-                case nil:
-                    result.append(peer.exprs + Match.l4proto(port.proto.number))
-                case .number(let first)?:
-                    let range = first...(port.endPort ?? first)
-                    result.append(peer.exprs + Match.destinationPort(protocol: port.proto.number, range))
-                case .named(let portName)?:
-                    for (address, number) in namedPortTargets(portName, port.proto, policy, direction, peer)
-                    where peer.family == nil || peer.family == address.family {
-                        result.append(peer.exprs
-                            + Match.address(.destination, in: CIDR(address: address, prefixLength: address.family.bitCount)!)
-                            + Match.destinationPort(protocol: port.proto.number, number...number))
-                    }
-                }
-            }
-        }
-        return result
+    func logPrefix(_ id: String, _ direction: Direction, _ index: Int) -> String {
+        String(decoding: Array("palisade \(id) \(direction.short) \(index) ".utf8.prefix(120)), as: UTF8.self)
     }
-
-    /// Where a named port leads: for ingress, the policy's own selected endpoints; for egress, the
-    /// endpoints the peer selects. Each pair is an address and the number the name has there.
-    func namedPortTargets(_ portName: String, _ proto: PortProtocol, _ policy: NetworkPolicy,
-                          _ direction: Direction, _ peer: PeerMatch) -> [(IPAddress, UInt16)] {
-        let candidates: [Endpoint]
-        if direction == .ingress {
-            candidates = state.endpoints.filter {
-                $0.namespace == policy.namespace && policy.podSelector.matches($0.labels)
-            }
-        } else if peer.isAnyPeer {
-            candidates = state.endpoints
-        } else {
-            guard let selector = peer.selector else { return [] }   // an ipBlock names no pods
-            candidates = state.endpoints.filter { selector.matches($0, state) }
-        }
-        var targets: [(IPAddress, UInt16)] = []
-        for endpoint in candidates {
-            guard let named = endpoint.namedPorts.first(where: { $0.name == portName && $0.proto == proto }) else { continue }
-            for address in endpoint.addresses { targets.append((address, named.port)) }
-        }
-        return targets.sorted { $0.0 < $1.0 }
-    }
-
-    mutating func peerMatches(_ peer: PolicyPeer, _ policy: NetworkPolicy, _ side: AddressSide) -> [PeerMatch] {
-        switch peer {
-        case .selector(let pods, let namespaces):
-            let selector = PeerSelector(policyNamespace: policy.namespace, pods: pods, namespaces: namespaces)
-            return IPFamily.allCases.map { family in
-                PeerMatch(family: family, selector: selector,
-                          exprs: Match.address(side, family, inSet: selectorSet(selector, family)))
-            }
-        case .ipBlock(let cidr, let except):
-            return cidr.subtracting(except).map { block in
-                PeerMatch(family: block.family, selector: nil, exprs: Match.address(side, in: block))
-            }
-        }
-    }
-
-    /// The shared set of member addresses of one peer selector in one family.
-    mutating func selectorSet(_ selector: PeerSelector, _ family: IPFamily) -> String {
-        let name = "sel." + Naming.shortHash(selector.canonicalText) + (family == .ipv4 ? ".v4" : ".v6")
-        if sets[name] != nil { return name }
-        var set = NftSet(name: name, keyType: family == .ipv4 ? .ipv4Address : .ipv6Address)
-        for endpoint in state.endpoints where selector.matches(endpoint, state) {
-            for address in endpoint.addresses where address.family == family {
-                set.elements.insert(.address(address))
-            }
-        }
-        sets[name] = set
-        return name
-    }
-}
-
-/// One peer of a policy rule as a match on the peer's address.
-struct PeerMatch {
-    var family: IPFamily?
-    var selector: PeerSelector?
-    var exprs: [Expr]
-    var isAnyPeer = false
-    static let any = PeerMatch(family: nil, selector: nil, exprs: [], isAnyPeer: true)
-}
-
-/// A pod and/or namespace selector as Kubernetes scopes it: without a namespace selector, the
-/// policy's own namespace; without a pod selector, every pod of the selected namespaces.
-struct PeerSelector: Hashable {
-    var policyNamespace: String
-    var pods: LabelSelector?
-    var namespaces: LabelSelector?
-
-    func matches(_ endpoint: Endpoint, _ state: DesiredState) -> Bool {
-        if let namespaces {
-            guard namespaces.matches(state.namespaceLabels(endpoint.namespace)) else { return false }
-        } else if endpoint.namespace != policyNamespace {
-            return false
-        }
-        return pods?.matches(endpoint.labels) ?? true
-    }
-
-    var canonicalText: String {
-        let scope = namespaces.map { "namespaces" + $0.canonicalText } ?? "namespace=" + policyNamespace
-        return scope + " pods" + (pods?.canonicalText ?? "*")
-    }
-}
-
-extension Direction {
-    var short: String { self == .ingress ? "in" : "eg" }
 }

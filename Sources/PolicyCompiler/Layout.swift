@@ -11,6 +11,8 @@
 // needed to carry "allowed" between chains and nothing falls through to a later rule by accident.
 public enum Layout {
     public static let forwardChain = "forward"
+    /// Only with `nodeToWorkload: policy`: the node's own traffic to its pods.
+    public static let outputChain = "output"
     public static let toWorkloadChain = "to-workload"
     public static let egressDispatch = "egress-dispatch"
     public static let ingressDispatch = "ingress-dispatch"

@@ -10,11 +10,20 @@ public struct CompilerOptions: Hashable, Sendable {
     public var interfacePrefix: String
     /// When set, only endpoints on this node (or with no node) get dispatch entries.
     public var nodeName: String?
+    /// Traffic the node itself sends to its pods (kubelet probes): always allowed, or judged by
+    /// the pods' ingress policy.
+    public var nodeToWorkload: NodeTraffic
+    /// NFLOG group of `Log` rules.
+    public var logGroup: UInt16
+
+    public enum NodeTraffic: String, Hashable, Sendable, CaseIterable { case allow, policy }
 
     public init(tableName: String = "palisade", defaultPolicy: DefaultPolicy = .allow,
-                interfacePrefix: String = "pl", nodeName: String? = nil) {
+                interfacePrefix: String = "pl", nodeName: String? = nil, nodeToWorkload: NodeTraffic = .allow,
+                logGroup: UInt16 = 1) {
         self.tableName = tableName; self.defaultPolicy = defaultPolicy
         self.interfacePrefix = interfacePrefix; self.nodeName = nodeName
+        self.nodeToWorkload = nodeToWorkload; self.logGroup = logGroup
     }
 }
 

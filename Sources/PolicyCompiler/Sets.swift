@@ -1,0 +1,92 @@
+import NftablesModel
+import PolicyModel
+
+/// The named sets rules look things up in. Each is named after a hash of what it means, so rules
+/// that mean the same share one set, and a changed membership edits elements, not rules.
+extension TableBuilder {
+    /// Addresses of the endpoints a selection names, one set per family.
+    mutating func selectionSet(_ selection: EndpointSelection, _ family: IPFamily) -> String {
+        let name = "sel." + Naming.shortHash(selection.canonicalText) + "." + family.short
+        if sets[name] != nil { return name }
+        var set = NftSet(name: name, keyType: family == .ipv4 ? .ipv4Address : .ipv6Address)
+        for endpoint in state.endpoints where selection.matches(endpoint, state) {
+            for address in endpoint.addresses where address.family == family {
+                set.elements.insert(.address(address))
+            }
+        }
+        sets[name] = set
+        return name
+    }
+
+    /// An interval set of prefixes of one family (merged, as the kernel requires).
+    mutating func prefixSet(_ prefixes: [CIDR], _ family: IPFamily) -> String {
+        let ofFamily = prefixes.filter { $0.family == family }.sorted()
+        let name = "net." + Naming.shortHash(ofFamily.map(\.description).joined(separator: ",")) + "." + family.short
+        if sets[name] == nil {
+            sets[name] = NftSet(name: name, keyType: family == .ipv4 ? .ipv4Address : .ipv6Address, flags: .interval,
+                                elements: IntervalElements.elements(for: ofFamily))
+        }
+        return name
+    }
+
+    /// An interval set of port ranges.
+    mutating func portSet(_ ranges: [ClosedRange<UInt16>]) -> String {
+        let sorted = ranges.sorted { ($0.lowerBound, $0.upperBound) < ($1.lowerBound, $1.upperBound) }
+        let name = "port." + Naming.shortHash(sorted.map { "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ","))
+        if sets[name] == nil {
+            sets[name] = NftSet(name: name, keyType: .inetService, flags: .interval,
+                                elements: IntervalElements.elements(forPorts: sorted))
+        }
+        return name
+    }
+
+    /// `address . port` pairs of a named port, resolved on each endpoint of `targets` that has
+    /// a container port of that name and protocol.
+    mutating func namedPortSet(_ targets: EndpointSelection, port portName: String, proto: UInt8, _ family: IPFamily) -> String {
+        let key = "\(targets.canonicalText) port=\(portName)/\(proto)"
+        let name = "np." + Naming.shortHash(key) + "." + family.short
+        if sets[name] != nil { return name }
+        var set = NftSet(name: name, keyType: family == .ipv4 ? .ipv4AddressService : .ipv6AddressService)
+        for endpoint in state.endpoints where targets.matches(endpoint, state) {
+            guard let named = endpoint.namedPorts.first(where: { $0.name == portName && $0.proto.number == proto }) else { continue }
+            for address in endpoint.addresses where address.family == family {
+                set.elements.insert(.addressPort(address, named.port))
+            }
+        }
+        sets[name] = set
+        return name
+    }
+
+    // MARK: Conditions over those sets
+
+    /// The packet's address on `side` belongs (or, inverted, does not belong) to the selection.
+    mutating func selectionCondition(_ selection: EndpointSelection, _ side: AddressSide, invert: Bool = false) -> Condition {
+        Condition(alternatives: IPFamily.allCases.map { family in
+            Alternative(family: family, exprs: Match.address(side, family, inSet: selectionSet(selection, family), invert: invert))
+        })
+    }
+
+    /// The packet's address on `side` is inside (or, inverted, outside) the prefixes. A family
+    /// with no prefixes never matches (or, inverted, always does).
+    mutating func prefixCondition(_ prefixes: [CIDR], _ side: AddressSide, invert: Bool = false) -> Condition {
+        Condition(alternatives: IPFamily.allCases.compactMap { family in
+            let ofFamily = prefixes.filter { $0.family == family }
+            if ofFamily.isEmpty { return invert ? Alternative(family: family, exprs: Match.family(family)) : nil }
+            return Alternative(family: family, exprs: Match.address(side, family, inSet: prefixSet(ofFamily, family), invert: invert))
+        })
+    }
+
+    /// A named port on `side`, resolved on `targets` (the endpoints that can be on that side).
+    mutating func namedPortCondition(_ portName: String, proto: UInt8, _ side: AddressSide, targets: EndpointSelection,
+                                     invert: Bool = false) -> Condition {
+        Condition(alternatives: IPFamily.allCases.map { family in
+            Alternative(family: family, exprs: Match.addressPort(side, family, protocol: proto,
+                                                                 inSet: namedPortSet(targets, port: portName, proto: proto, family),
+                                                                 invert: invert))
+        })
+    }
+}
+
+extension IPFamily {
+    var short: String { self == .ipv4 ? "v4" : "v6" }
+}
