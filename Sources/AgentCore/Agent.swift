@@ -149,7 +149,7 @@ public final class Agent: @unchecked Sendable {
             lastError = nil
             logger.info("reconcile.applied", metadata: [
                 "generation": "\(generation)", "endpoints": "\(result.endpoints.count)",
-                "policies": "\(scan.state.policies.count)", "chains": "\(result.table.chains.count)",
+                "policies": "\(scan.state.policies.count + scan.state.calicoPolicies.count)", "chains": "\(result.table.chains.count)",
                 "sets": "\(result.table.sets.count)",
             ])
         } catch {
@@ -203,7 +203,7 @@ public final class Agent: @unchecked Sendable {
             lastApplied: lastApplied.map { formatter.string(from: $0) },
             endpoints: state.endpoints.count,
             localEndpoints: compiled?.endpoints.filter { $0.interface != nil }.count ?? 0,
-            skippedPods: state.skippedPods.count, policies: state.policies.count,
+            skippedPods: state.skippedPods.count, policies: state.policies.count + state.calicoPolicies.count,
             namespaces: Set(state.namespaces.keys).union(state.endpoints.map(\.namespace)).count,
             files: lastScan?.fileCount ?? 0, driftRepairs: repairs, rejectedFiles: lastScan?.rejected ?? [],
             warnings: (compiled?.warnings.map(\.message) ?? []) + (lastScan?.directoryError.map { [$0] } ?? []),

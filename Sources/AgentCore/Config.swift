@@ -12,6 +12,8 @@ import Yams
 ///     debounceMilliseconds: 200   # quiet time after a file event before a rescan
 ///     resyncSeconds: 60           # read the table back this often and repair drift (0: never)
 ///     ownTable: true              # only the agent may change its table while it runs (kernel >= 6.9)
+///     nodeToWorkload: allow       # the node's own traffic to its pods (kubelet probes): allow, or policy
+///     logGroup: 1                 # NFLOG group of Calico `Log` rules
 public struct AgentConfig: Hashable, Sendable {
     public var compiler = CompilerOptions()
     public var debounceMilliseconds = 200
@@ -65,6 +67,16 @@ public struct AgentConfig: Hashable, Sendable {
                     throw ConfigError("\(where_): debounceMilliseconds must be a number from 0 to 60000")
                 }
                 config.debounceMilliseconds = value
+            case "nodeToWorkload":
+                guard let value = CompilerOptions.NodeTraffic(rawValue: text) else {
+                    throw ConfigError("\(where_): nodeToWorkload \"\(text)\" is not one of allow, policy")
+                }
+                config.compiler.nodeToWorkload = value
+            case "logGroup":
+                guard let value = UInt16(text) else {
+                    throw ConfigError("\(where_): logGroup must be a number from 0 to 65535")
+                }
+                config.compiler.logGroup = value
             case "ownTable":
                 guard let value = Bool(text) else {
                     throw ConfigError("\(where_): ownTable must be true or false")

@@ -21,13 +21,31 @@ enum Rows {
                 ]
             }
         case "policies", "policy", "networkpolicies", "netpol":
-            return state.policies.map { policy in
+            let calico = state.calicoPolicies.map { policy -> [String: String] in
+                let selected = (compiled?.endpoints ?? []).filter {
+                    $0.ingress.policyIDs.contains(policy.profileID) || $0.egress.policyIDs.contains(policy.profileID)
+                }
+                return [
+                    "namespace": policy.namespace ?? "(global)",
+                    "name": policy.name,
+                    "kind": policy.kind,
+                    "order": policy.order.map { "\($0)" } ?? "",
+                    "podSelector": policy.selector.canonicalText,
+                    "policyTypes": policy.types.sorted().map { $0.rawValue.capitalized }.joined(separator: ","),
+                    "ingressRules": "\(policy.ingress.count)",
+                    "egressRules": "\(policy.egress.count)",
+                    "selectedEndpoints": "\(selected.count)",
+                ]
+            }
+            return calico + state.policies.map { policy in
                 let selected = state.endpoints.filter {
                     $0.namespace == policy.namespace && policy.podSelector.matches($0.labels)
                 }
                 return [
                     "namespace": policy.namespace,
                     "name": policy.name,
+                    "kind": "NetworkPolicy",
+                    "order": "1000",
                     "podSelector": policy.podSelector.canonicalText,
                     "policyTypes": policy.policyTypes.sorted().map { $0.rawValue.capitalized }.joined(separator: ","),
                     "ingressRules": "\(policy.ingress.count)",

@@ -73,7 +73,7 @@ struct OrderedPolicy {
 
     init(_ policy: CalicoPolicy) {
         source = .calico(policy)
-        id = (policy.isGlobal ? "gnp:" : "cnp:") + policy.id.replacingPrefix("global/", with: "")
+        id = policy.profileID
         order = policy.order ?? .infinity
     }
 
@@ -83,11 +83,19 @@ struct OrderedPolicy {
     }
 }
 
-extension String {
-    func replacingPrefix(_ prefix: String, with replacement: String) -> String {
-        hasPrefix(prefix) ? replacement + dropFirst(prefix.count) : self
+public extension CalicoPolicy {
+    /// How profiles, comments and explain name the policy: `cnp:NAMESPACE/NAME` or `gnp:NAME`
+    /// (Kubernetes policies are plain `NAMESPACE/NAME`).
+    var profileID: String { isGlobal ? "gnp:\(name)" : "cnp:\(namespace ?? "")/\(name)" }
+}
+
+public extension EndpointProfile {
+    var policyIDs: [String] {
+        if case .policies(let ids, _) = self { return ids }
+        return []
     }
 }
+
 
 struct TableBuilder {
     let state: DesiredState

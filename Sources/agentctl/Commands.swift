@@ -116,8 +116,8 @@ enum RowText {
     static let columns: [String: (narrow: [String], wide: [String])] = [
         "endpoints": (["namespace", "name", "interface", "addresses", "ingress", "egress"],
                       ["namespace", "name", "kind", "interface", "addresses", "ingress", "egress", "labels"]),
-        "policies": (["namespace", "name", "policyTypes", "selectedEndpoints"],
-                     ["namespace", "name", "podSelector", "policyTypes", "ingressRules", "egressRules", "selectedEndpoints"]),
+        "policies": (["namespace", "name", "kind", "order", "policyTypes", "selectedEndpoints"],
+                     ["namespace", "name", "kind", "order", "podSelector", "policyTypes", "ingressRules", "egressRules", "selectedEndpoints"]),
         "namespaces": (["name", "defaultPolicy", "endpoints"], ["name", "defaultPolicy", "endpoints", "labels"]),
     ]
 
