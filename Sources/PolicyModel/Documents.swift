@@ -23,44 +23,84 @@ public enum DocumentDecoder {
     /// Objects of kinds Palisade does not enforce (a Service, a Deployment, another apiVersion) are
     /// skipped without error; empty documents are fine.
     public static func decode(_ text: String, path: String) throws -> [StateObject] {
-        var objects: [StateObject] = []
+        let result = decodeCollectingErrors(text, path: path)
+        if let first = result.errors.first { throw first }
+        return result.objects
+    }
+
+    /// Decodes as `decode` does, but goes on after an error so that a file's every problem can be
+    /// shown at once: a bad document (or `items` entry of a List) is reported and skipped, and the
+    /// ones after it are still decoded. Within one object only its first error is reported. A YAML
+    /// syntax error ends the file: libyaml cannot find its footing after one.
+    ///
+    /// Errors come in file order, so `errors.first` is what `decode` throws.
+    public static func decodeCollectingErrors(_ text: String, path: String) -> (objects: [StateObject], errors: [DocumentError]) {
+        var decoded = Decoded()
         do {
             // UTF-8 explicitly: the default consults the environment and may print to stdout.
             let parser = try Parser(yaml: text, encoding: .utf8)
             while let root = try parser.nextRoot() {
-                objects += try decodeObject(DocumentNode.root(root, file: path))
+                decodeObject(DocumentNode.root(root, file: path), into: &decoded)
             }
         } catch let error as DocumentError {
-            throw error
+            decoded.errors.append(error)
         } catch {
-            throw syntaxError(error, path: path)
+            decoded.errors.append(syntaxError(error, path: path))
         }
-        return objects
+        return (decoded.objects, decoded.errors)
     }
 
-    private static func decodeObject(_ object: DocumentNode, listItem: Int? = nil) throws -> [StateObject] {
-        if object.isNull { return [] }
-        guard object.isMapping else {
-            let what = listItem.map { "items[\($0)]" } ?? "a document"
-            throw DocumentError(location: object.location,
-                                message: "\(what) must be a mapping with apiVersion and kind, not \(object.shapeDescription)")
-        }
-        let apiVersion = try object.requiredField("apiVersion").text()
-        let kind = try object.requiredField("kind").text()
-        switch (apiVersion, kind) {
-        case ("v1", "List"):
-            // kubectl never nests Lists; refusing them also stops aliases from multiplying objects.
-            if let listItem {
+    private struct Decoded {
+        var objects: [StateObject] = []
+        var errors: [DocumentError] = []
+    }
+
+    /// One document or List item: its objects, or its first error. The items of a List are decoded
+    /// one by one, so that one bad item does not hide the others.
+    private static func decodeObject(_ object: DocumentNode, listItem: Int? = nil, into decoded: inout Decoded) {
+        do {
+            if object.isNull { return }
+            guard object.isMapping else {
+                let what = listItem.map { "items[\($0)]" } ?? "a document"
                 throw DocumentError(location: object.location,
-                                    message: "items[\(listItem)] is a List; a List may not contain another List")
+                                    message: "\(what) must be a mapping with apiVersion and kind, not \(object.shapeDescription)")
             }
-            var objects: [StateObject] = []
-            for (index, item) in try (object.field("items")?.list() ?? []).enumerated() {
-                // Paths inside an item start at the item, as they would in a file of its own.
-                let root = DocumentNode(node: item.node, path: "", line: item.line, file: item.file)
-                objects += try decodeObject(root, listItem: index)
+            let apiVersion = try object.requiredField("apiVersion").text()
+            let kind = try object.requiredField("kind").text()
+            guard !isList(apiVersion: apiVersion, kind: kind) else {
+                // kubectl never nests Lists; refusing them also stops aliases from multiplying objects.
+                if let listItem {
+                    throw DocumentError(location: object.location,
+                                        message: "items[\(listItem)] is a List; a List may not contain another List")
+                }
+                for (index, item) in try (object.field("items")?.list() ?? []).enumerated() {
+                    // Paths inside an item start at the item, as they would in a file of its own.
+                    let root = DocumentNode(node: item.node, path: "", line: item.line, file: item.file)
+                    decodeObject(root, listItem: index, into: &decoded)
+                }
+                return
             }
-            return objects
+            decoded.objects += try decodeKind(apiVersion: apiVersion, kind: kind, object)
+        } catch let error as DocumentError {
+            decoded.errors.append(error)
+        } catch {
+            decoded.errors.append(DocumentError(location: object.location, message: "\(error)"))
+        }
+    }
+
+    /// `v1 List` as kubectl prints it, and the typed lists calicoctl prints.
+    private static func isList(apiVersion: String, kind: String) -> Bool {
+        switch (apiVersion, kind) {
+        case ("v1", "List"),
+             ("projectcalico.org/v3", "NetworkPolicyList"), ("projectcalico.org/v3", "GlobalNetworkPolicyList"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    private static func decodeKind(apiVersion: String, kind: String, _ object: DocumentNode) throws -> [StateObject] {
+        switch (apiVersion, kind) {
         case ("v1", "Namespace"):
             return [.namespace(try NamespaceDecoding.decode(object))]
         case ("v1", "Pod"):
@@ -69,6 +109,10 @@ public enum DocumentDecoder {
             return [try WorkloadDecoding.decodeEndpoint(object)]
         case ("networking.k8s.io/v1", "NetworkPolicy"):
             return [.networkPolicy(try NetworkPolicyDecoding.decode(object))]
+        case ("projectcalico.org/v3", "NetworkPolicy"):
+            return [.calicoPolicy(try CalicoPolicyDecoding.decode(object, global: false))]
+        case ("projectcalico.org/v3", "GlobalNetworkPolicy"):
+            return [.calicoPolicy(try CalicoPolicyDecoding.decode(object, global: true))]
         default:
             return []
         }

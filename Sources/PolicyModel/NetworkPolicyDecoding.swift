@@ -80,7 +80,7 @@ enum NetworkPolicyDecoding {
 
     /// A CIDR as Kubernetes accepts it: the prefix length is required; host bits are cleared, as the
     /// API server (which keeps `10.0.0.1/24` as written) and every dataplane treat them.
-    private static func prefix(_ node: DocumentNode) throws -> CIDR {
+    static func prefix(_ node: DocumentNode) throws -> CIDR {
         let text = try node.text()
         guard text.contains("/") else {
             let hint = IPAddress(text).map { " (write \($0)/\($0.family.bitCount) for one address)" } ?? ""

@@ -62,7 +62,10 @@ extension Agentctl {
     }
 
     struct Validate: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Check state files offline (no agent needed).")
+        static let configuration = CommandConfiguration(
+            abstract: "Check state files offline (no agent needed).",
+            discussion: "Prints every error of every file as `path:line: message` on stderr and `path: ok (N objects)` "
+                + "for each good file; exits 1 if any file has an error.")
         @Argument(help: "Files to check.") var files: [String]
 
         func run() throws {
@@ -73,11 +76,11 @@ extension Agentctl {
                     failed = true
                     continue
                 }
-                do {
-                    let objects = try DocumentDecoder.decode(String(decoding: data, as: UTF8.self), path: path)
-                    print("\(path): ok (\(objects.count) objects)")
-                } catch {
-                    printError("\(error)")
+                let result = DocumentDecoder.decodeCollectingErrors(String(decoding: data, as: UTF8.self), path: path)
+                if result.errors.isEmpty {
+                    print("\(path): ok (\(result.objects.count) objects)")
+                } else {
+                    for error in result.errors { printError(error.description) }
                     failed = true
                 }
             }

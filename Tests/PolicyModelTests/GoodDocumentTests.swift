@@ -45,7 +45,7 @@ final class GoodDocumentTests: XCTestCase {
               kind: Namespace
               metadata: {name: shop}
             - apiVersion: projectcalico.org/v3
-              kind: NetworkPolicy
+              kind: IPPool
               metadata: {name: calico}
             """)
         XCTAssertEqual(objects, [
