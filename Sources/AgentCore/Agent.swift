@@ -93,6 +93,15 @@ public final class Agent: @unchecked Sendable {
         }
     }
 
+    /// Which policies and rules decide a flow, from the ruleset the agent compiled last (what it
+    /// applied, unless the last batch failed).
+    public func explain(_ query: ExplainQuery) throws -> ExplainResult {
+        try queue.sync {
+            guard let compiled else { throw ConfigError("the agent has not compiled its state yet") }
+            return try Explainer.explain(query, in: compiled)
+        }
+    }
+
     public func rows(kind: String) -> [[String: String]]? {
         queue.sync { Rows.make(kind: kind, scan: lastScan, compiled: compiled) }
     }

@@ -2,10 +2,18 @@ import Foundation
 
 /// One request on the control socket: a JSON object on one line.
 public struct ControlRequest: Codable, Sendable {
-    public enum Command: String, Codable, Sendable { case status, sync, rules, get }
+    public enum Command: String, Codable, Sendable { case status, sync, rules, get, explain }
     public var command: Command
     /// For `get`: endpoints, policies or namespaces.
     public var kind: String?
+    /// For `explain`: the two sides (`namespace/name` or an address), `--port` as typed
+    /// (`5432/tcp`, `icmp/8`), the family (`ipv4`/`ipv6`, optional), and whether to show the trace.
+    public var source: String?
+    public var destination: String?
+    public var port: String?
+    public var family: String?
+    public var established: Bool?
+    public var verbose: Bool?
     public init(command: Command, kind: String? = nil) { self.command = command; self.kind = kind }
 }
 
@@ -18,8 +26,11 @@ public struct ControlResponse: Codable, Sendable {
     public var text: String?
     /// `get`: one row per object.
     public var rows: [[String: String]]?
-    public init(ok: Bool, error: String? = nil, status: StatusReport? = nil, text: String? = nil, rows: [[String: String]]? = nil) {
-        self.ok = ok; self.error = error; self.status = status; self.text = text; self.rows = rows
+    /// `explain`: ALLOW or DENY (the explanation is in `text`).
+    public var verdict: String?
+    public init(ok: Bool, error: String? = nil, status: StatusReport? = nil, text: String? = nil, rows: [[String: String]]? = nil,
+                verdict: String? = nil) {
+        self.ok = ok; self.error = error; self.status = status; self.text = text; self.rows = rows; self.verdict = verdict
     }
 }
 

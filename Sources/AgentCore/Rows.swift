@@ -29,7 +29,7 @@ enum Rows {
                     "namespace": policy.namespace ?? "(global)",
                     "name": policy.name,
                     "kind": policy.kind,
-                    "order": policy.order.map { "\($0)" } ?? "",
+                    "order": policy.order.map { $0 == $0.rounded() && abs($0) < 1e15 ? "\(Int($0))" : "\($0)" } ?? "",
                     "podSelector": policy.selector.canonicalText,
                     "policyTypes": policy.types.sorted().map { $0.rawValue.capitalized }.joined(separator: ","),
                     "ingressRules": "\(policy.ingress.count)",

@@ -26,7 +26,7 @@ struct Agentctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agentctl",
         abstract: "Inspect and drive the Palisade node agent.",
-        subcommands: [Status.self, Sync.self, Rules.self, Get.self, Validate.self])
+        subcommands: [Status.self, Sync.self, Rules.self, Get.self, Explain.self, Validate.self])
 }
 
 struct GlobalOptions: ParsableArguments {

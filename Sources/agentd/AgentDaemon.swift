@@ -4,6 +4,8 @@ import Dispatch
 import Foundation
 import Logging
 import NftablesNetlink
+import PolicyCompiler
+import PolicyModel
 
 @main
 struct AgentDaemon: ParsableCommand {
@@ -67,6 +69,34 @@ struct AgentDaemon: ParsableCommand {
         withExtendedLifetime(sources) { dispatchMain() }
     }
 
+    static func explain(_ request: ControlRequest, agent: Agent) -> ControlResponse {
+        guard let sourceText = request.source, let source = ExplainTarget(sourceText) else {
+            return ControlResponse(ok: false, error: "explain: the source \"\(request.source ?? "")\" is neither NAMESPACE/NAME nor an IP address")
+        }
+        guard let destinationText = request.destination, let destination = ExplainTarget(destinationText) else {
+            return ControlResponse(ok: false, error: "explain: the destination \"\(request.destination ?? "")\" is neither NAMESPACE/NAME nor an IP address")
+        }
+        guard let parsed = ExplainQuery.parsePort(request.port ?? "") else {
+            return ControlResponse(ok: false, error: "explain: --port \"\(request.port ?? "")\" is not PORT/PROTO (5432/tcp, 53/udp), icmp[/TYPE[/CODE]]")
+        }
+        var family: IPFamily?
+        if let text = request.family {
+            guard let value = IPFamily(rawValue: text) else {
+                return ControlResponse(ok: false, error: "explain: family \"\(text)\" is not ipv4 or ipv6")
+            }
+            family = value
+        }
+        let query = ExplainQuery(source: source, destination: destination, port: parsed.port, proto: parsed.proto,
+                                 family: family, ctState: request.established == true ? .established : .new)
+        do {
+            let result = try agent.explain(query)
+            return ControlResponse(ok: true, text: result.render(verbose: request.verbose ?? false),
+                                   verdict: result.verdict == .allow ? "ALLOW" : "DENY")
+        } catch {
+            return ControlResponse(ok: false, error: "explain: \(error)")
+        }
+    }
+
     static func handle(_ request: ControlRequest, agent: Agent) -> ControlResponse {
         switch request.command {
         case .status:
@@ -79,6 +109,8 @@ struct AgentDaemon: ParsableCommand {
             } catch {
                 return ControlResponse(ok: false, error: "reading the table back failed: \(error)")
             }
+        case .explain:
+            return explain(request, agent: agent)
         case .get:
             guard let kind = request.kind, let rows = agent.rows(kind: kind) else {
                 return ControlResponse(ok: false, error: "unknown kind \"\(request.kind ?? "")\": use endpoints, policies or namespaces")
