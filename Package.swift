@@ -42,7 +42,7 @@ let package = Package(
         .testTarget(name: "NftablesModelTests", dependencies: ["NftablesModel"]),
         .testTarget(name: "PolicyCompilerTests", dependencies: ["PolicyCompiler", "PolicyModel", "NftablesModel"],
                     resources: [.copy("Golden")]),
-        .testTarget(name: "NftablesNetlinkTests", dependencies: ["NftablesNetlink", "NftablesModel"]),
+        .testTarget(name: "NftablesNetlinkTests", dependencies: ["NftablesNetlink", "NftablesModel", "NetworkAddress"]),
         .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore"]),
         .testTarget(name: "EnforcementTests", dependencies: []),
     ],

@@ -114,12 +114,14 @@ public enum SetDataType: String, Hashable, Sendable, CaseIterable {
         default: return nil
         }
     }
-    /// nft's byte order for the type: 0 invalid (what nft writes for verdicts), 1 host, 2 big endian
+    /// nft's byte order for the type: 0 invalid (what nft writes for verdicts and concatenations), 1 host, 2 big endian
     /// (nft's enum byteorder). Writing 1 for verdict data makes `nft list` abort.
     public var byteOrder: UInt32 {
         switch self {
-        case .ipv4Address, .ipv6Address, .inetService, .ipv4AddressService, .ipv6AddressService: return 2
+        case .ipv4Address, .ipv6Address, .inetService: return 2
         case .ifname: return 1
+        // nft writes 0 for a concatenation (each part has its own order).
+        case .ipv4AddressService, .ipv6AddressService: return 0
         case .verdict: return 0
         }
     }

@@ -1,6 +1,7 @@
 // Turns [Change] into the messages of one batch: every change is validated first, then encoded
 // with libnftnl into the batch buffer. Element lists are split into messages of at most ~60 KB
 // (their nest length is a u16); an empty element list sends nothing (the kernel rejects it).
+// Interval set elements are sent in ascending key order (see SetCodec.kernelOrder).
 import CNftnl
 import NftablesModel
 
@@ -90,7 +91,7 @@ enum ChangeEncoder {
              .deleteElements(let table, let family, let set, _, let elements):
             let isAdd: Bool
             if case .addElements = change { isAdd = true } else { isAdd = false }
-            for chunk in SetCodec.chunks(elements) {
+            for chunk in SetCodec.chunks(SetCodec.kernelOrder(elements)) {
                 let carrier = try SetCodec.elementCarrier(table: table, family: family, set: set,
                                                           elements: chunk, withData: isAdd)
                 let bound = 256 + table.utf8.count + set.utf8.count + chunk.reduce(0) { $0 + SetCodec.encodedSize($1) }

@@ -131,7 +131,8 @@ extension NftablesConnection {
             let carrier = try NftnlSet()
             guard nftnl_set_elems_nlmsg_parse(header, carrier.pointer) >= 0 else { throw Self.parseError("set elements", what) }
             for element in carrier.elements() {
-                elements.insert(try SetCodec.decodeElement(BorrowedSetElement(pointer: element), set: name))
+                guard let decoded = try SetCodec.decodeElement(BorrowedSetElement(pointer: element), set: name) else { continue }
+                elements.insert(decoded)
                 yielded += 1
             }
         }

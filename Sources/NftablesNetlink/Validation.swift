@@ -50,6 +50,15 @@ enum Validation {
                 try fail("only verdict maps are supported, not maps to \(dataType.rawValue)")
             }
             if set.keyType == .verdict { try fail("verdict is not a set key type") }
+            if set.isInterval {
+                if set.isMap { try fail("interval maps are not supported, only interval sets") }
+                if !SetCodec.intervalKeyTypes.contains(set.keyType) {
+                    try fail("interval sets of \(set.keyType.rawValue) keys are not supported (only ipv4_addr, ipv6_addr, inet_service)")
+                }
+            }
+            if set.flags.rawValue & ~SetFlags.interval.rawValue != 0 {
+                try fail("set flags 0x\(String(set.flags.rawValue, radix: 16)) are not supported (only interval)")
+            }
         case .deleteSet(let table, _, let set):
             try fail(nameProblem(table, what: "table name"))
             try fail(nameProblem(set, what: "set name"))
@@ -65,6 +74,9 @@ enum Validation {
                 }
                 if (element.verdict != nil) != isMap {
                     try fail("elements mix map elements (with a verdict) and plain set elements")
+                }
+                if element.isIntervalEnd, element.verdict != nil {
+                    try fail("an interval end element carries no verdict")
                 }
                 if let verdict = element.verdict {
                     if let chain = verdict.chain { try fail(nameProblem(chain, what: "element \(verdict) target")) }

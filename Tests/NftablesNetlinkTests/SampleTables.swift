@@ -100,3 +100,65 @@ enum Sample {
         return Table(family: .inet, name: name, chains: [forward, egress], sets: [v4, map])
     }
 }
+
+extension Sample {
+    static func ipv6(_ groups: [UInt16]) -> [UInt8] {
+        groups.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xff)] }
+    }
+    /// `address . port` key of a concatenated set: the address, the port, two bytes of padding.
+    static func addressPort(_ address: [UInt8], _ port: UInt16) -> [UInt8] { address + Sample.port(port) + [0, 0] }
+    /// An interval [start, endExclusive): a start element and, unless the range reaches the top of
+    /// the key space (nil), an end element flagged NFT_SET_ELEM_INTERVAL_END.
+    static func range(_ start: [UInt8], _ endExclusive: [UInt8]?) -> [SetElement] {
+        [SetElement(key: start)] + (endExclusive.map { [SetElement(key: $0, isIntervalEnd: true)] } ?? [])
+    }
+
+    /// Interval sets of every key type the compiler uses (merged ranges, a single host, a range up
+    /// to the top of the key space), both concatenated sets, empty ones of each kind, and the rules
+    /// that use them: `ip saddr @net`, `ip6 daddr @net6`, `tcp dport != @ports`,
+    /// `ip daddr . tcp dport @np`, `ip6 daddr . tcp dport @np6`.
+    static func intervalTable(name: String) -> Table {
+        let net = NftSet(name: "net", keyType: .ipv4Address, flags: .interval, elements: Set(
+            range(ipv4(198, 51, 100, 0), ipv4(198, 51, 101, 0))           // 198.51.100.0/24
+            + range(ipv4(203, 0, 113, 8), ipv4(203, 0, 113, 16))          // 203.0.113.8/29
+            + range(ipv4(198, 18, 0, 64), ipv4(198, 18, 0, 128))))        // /27 + /27 merged: 198.18.0.64/26
+        let net6 = NftSet(name: "net6", keyType: .ipv6Address, flags: .interval, elements: Set(
+            range(ipv6(1), ipv6(2))                                                     // 2001:db8::1
+            + range(ipv6([0x2001, 0xdb8, 1, 0, 0, 0, 0, 0]), ipv6([0x2001, 0xdb8, 2, 0, 0, 0, 0, 0]))  // 2001:db8:1::/48
+            + range(ipv6([0x8000, 0, 0, 0, 0, 0, 0, 0]), nil)))                          // 8000::/1, up to the top
+        let ports = NftSet(name: "ports", keyType: .inetService, flags: .interval, elements: Set(
+            range(port(80), port(81)) + range(port(1000), port(2001)) + range(port(65000), nil)))
+        let np = NftSet(name: "np", keyType: .ipv4AddressService, elements: [
+            SetElement(key: addressPort(ipv4(198, 18, 0, 1), 80)), SetElement(key: addressPort(ipv4(198, 18, 0, 2), 443)),
+        ])
+        let np6 = NftSet(name: "np6", keyType: .ipv6AddressService, elements: [SetElement(key: addressPort(ipv6(1), 443))])
+        let emptyInterval = NftSet(name: "empty-net", keyType: .ipv4Address, flags: .interval)
+        let emptyConcat = NftSet(name: "empty-np", keyType: .ipv4AddressService)
+
+        let input = Chain(name: "input", hook: ChainHook(point: .input, priority: 0, policy: .accept), rules: [
+            Rule([.meta(key: .nfproto, dreg: 1), .cmp(sreg: 1, op: .eq, data: [2]),
+                  .payload(base: .network, offset: 12, length: 4, dreg: 1),
+                  .lookup(sreg: 1, set: "net", dreg: nil, invert: false), .verdict(.drop)], comment: "interval v4"),
+            Rule([.meta(key: .nfproto, dreg: 1), .cmp(sreg: 1, op: .eq, data: [10]),
+                  .payload(base: .network, offset: 24, length: 16, dreg: 1),
+                  .lookup(sreg: 1, set: "net6", dreg: nil, invert: false), .verdict(.accept)]),
+            Rule([.meta(key: .l4proto, dreg: 1), .cmp(sreg: 1, op: .eq, data: [6]),
+                  .payload(base: .transport, offset: 2, length: 2, dreg: 1),
+                  .lookup(sreg: 1, set: "ports", dreg: nil, invert: true), .verdict(.drop)]),
+            Rule([.meta(key: .nfproto, dreg: 1), .cmp(sreg: 1, op: .eq, data: [2]),
+                  .meta(key: .l4proto, dreg: 1), .cmp(sreg: 1, op: .eq, data: [6]),
+                  .payload(base: .network, offset: 16, length: 4, dreg: 1),
+                  .payload(base: .transport, offset: 2, length: 2, dreg: 9),
+                  .lookup(sreg: 1, set: "np", dreg: nil, invert: false), .verdict(.accept)]),
+            Rule([.meta(key: .nfproto, dreg: 1), .cmp(sreg: 1, op: .eq, data: [10]),
+                  .meta(key: .l4proto, dreg: 1), .cmp(sreg: 1, op: .eq, data: [6]),
+                  .payload(base: .network, offset: 24, length: 16, dreg: 1),
+                  .payload(base: .transport, offset: 2, length: 2, dreg: 2),
+                  .lookup(sreg: 1, set: "np6", dreg: nil, invert: false), .verdict(.accept)]),
+            Rule([.meta(key: .nfproto, dreg: 1), .cmp(sreg: 1, op: .eq, data: [2]),
+                  .payload(base: .network, offset: 16, length: 4, dreg: 1),
+                  .lookup(sreg: 1, set: "empty-net", dreg: nil, invert: true), .counter]),
+        ])
+        return Table(family: .inet, name: name, chains: [input], sets: [net, net6, ports, np, np6, emptyInterval, emptyConcat])
+    }
+}

@@ -109,7 +109,7 @@ struct NftListing {
                 }
             }
             if let set = item["set"] as? [String: Any], let name = set["name"] as? String {
-                let elements = (set["elem"] as? [Any] ?? []).map { "\($0)" }
+                let elements = (set["elem"] as? [Any] ?? []).map(NftListing.elementText)
                 setElements[name] = Set(elements)
             }
             if let map = item["map"] as? [String: Any], let name = map["name"] as? String {
@@ -124,6 +124,30 @@ struct NftListing {
                 ruleCounts[chain, default: 0] += 1
             }
         }
+    }
+
+    /// A set element as nft's text would print it: `{"prefix": {"addr": "198.51.100.0", "len": 24}}`
+    /// -> "198.51.100.0/24", `{"range": [80, 90]}` -> "80-90", `{"concat": ["198.18.0.1", 80]}` ->
+    /// "198.18.0.1 . 80"; plain values as they are.
+    static func elementText(_ value: Any) -> String {
+        guard let object = value as? [String: Any], let (kind, argument) = object.first else { return "\(value)" }
+        switch kind {
+        case "prefix":
+            guard let prefix = argument as? [String: Any] else { break }
+            return "\(prefix["addr"] ?? "?")/\(prefix["len"] ?? "?")"
+        case "range":
+            guard let bounds = argument as? [Any], bounds.count == 2 else { break }
+            return elementText(bounds[0]) + "-" + elementText(bounds[1])
+        case "concat":
+            guard let parts = argument as? [Any] else { break }
+            return parts.map(elementText).joined(separator: " . ")
+        case "elem":
+            // An element with attributes (timeout, comment...): its value.
+            if let attributes = argument as? [String: Any], let inner = attributes["val"] { return elementText(inner) }
+        default:
+            break
+        }
+        return "\(value)"
     }
 
     /// `{"jump": {"target": "c"}}` -> "jump c"; `{"drop": null}` -> "drop".
