@@ -2,7 +2,19 @@ import Foundation
 
 /// One request on the control socket: a JSON object on one line.
 public struct ControlRequest: Codable, Sendable {
-    public enum Command: String, Codable, Sendable { case status, sync, rules, get, explain }
+    public enum Command: String, Codable, Sendable {
+        case status, sync, rules, get, explain, quarantine, release
+
+        /// The RBAC verb a command needs.
+        public var verb: Verb {
+            switch self {
+            case .status, .rules, .get, .explain: return .read
+            case .sync: return .sync
+            case .quarantine: return .quarantine
+            case .release: return .release
+            }
+        }
+    }
     public var command: Command
     /// For `get`: endpoints, policies or namespaces.
     public var kind: String?
@@ -14,7 +26,31 @@ public struct ControlRequest: Codable, Sendable {
     public var family: String?
     public var established: Bool?
     public var verbose: Bool?
+    /// For `quarantine` and `release`: `namespace/name`; for `quarantine` also the reason, and
+    /// whether a later pod of that name is covered too.
+    public var target: String?
+    public var reason: String?
+    public var futurePods: Bool?
     public init(command: Command, kind: String? = nil) { self.command = command; self.kind = kind }
+}
+
+/// What a peer may ask for, granted per Unix user or group in the roles file.
+public enum Verb: String, Codable, Sendable, CaseIterable, Comparable {
+    case read, sync, quarantine, release
+    public static func < (a: Verb, b: Verb) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// The process on the other end of the control socket, from SO_PEERCRED.
+public struct Peer: Codable, Sendable, Hashable {
+    public var uid: UInt32
+    public var gid: UInt32
+    public var pid: Int32
+    public var userName: String
+    public init(uid: UInt32, gid: UInt32, pid: Int32, userName: String) {
+        self.uid = uid; self.gid = gid; self.pid = pid; self.userName = userName
+    }
+    /// The agent itself, for what it does on its own (automatic quarantine, repairs).
+    public static let agent = Peer(uid: 0, gid: 0, pid: 0, userName: "agentd")
 }
 
 /// The reply: a JSON object on one line; `ok` false with `error` when the request failed.

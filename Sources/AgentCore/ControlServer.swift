@@ -7,7 +7,7 @@ import Logging
 /// The agent's control socket. Only root may talk to it for now: the peer's uid comes from
 /// SO_PEERCRED, and the socket file is mode 0600.
 public final class ControlServer: @unchecked Sendable {
-    public typealias Handler = @Sendable (ControlRequest) -> ControlResponse
+    public typealias Handler = @Sendable (ControlRequest, Peer) -> ControlResponse
     private let path: String
     private let handler: Handler
     private let logger: Logger
@@ -86,13 +86,16 @@ public final class ControlServer: @unchecked Sendable {
         if let credentials = Self.peerCredentials(client), credentials.uid != 0 {
             logger.warning("control.refused", metadata: ["uid": "\(credentials.uid)", "pid": "\(credentials.pid)"])
             response = ControlResponse(ok: false, error: "permission denied: uid \(credentials.uid) may not use the Palisade control socket (root only)")
-        } else if Self.peerCredentials(client) == nil {
-            response = ControlResponse(ok: false, error: "cannot identify the peer (SO_PEERCRED failed)")
-        } else if let line = try? UnixSocket.readLine(client, limit: 1 << 20),
-                  let request = try? JSONDecoder().decode(ControlRequest.self, from: line) {
-            response = handler(request)
+        } else if let credentials = Self.peerCredentials(client) {
+            if let line = try? UnixSocket.readLine(client, limit: 1 << 20),
+               let request = try? JSONDecoder().decode(ControlRequest.self, from: line) {
+                let peer = Peer(uid: credentials.uid, gid: 0, pid: credentials.pid, userName: "root")
+                response = handler(request, peer)
+            } else {
+                response = ControlResponse(ok: false, error: "malformed request")
+            }
         } else {
-            response = ControlResponse(ok: false, error: "malformed request")
+            response = ControlResponse(ok: false, error: "cannot identify the peer (SO_PEERCRED failed)")
         }
         guard var data = try? JSONEncoder().encode(response) else { return }
         data.append(UInt8(ascii: "\n"))

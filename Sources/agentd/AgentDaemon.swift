@@ -41,8 +41,8 @@ struct AgentDaemon: ParsableCommand {
         let connection = try NftablesConnection()
         let agent = Agent(config: agentConfig, stateDirectory: stateDir, dataplane: connection, logger: logger)
         try agent.start()
-        let server = ControlServer(path: socket, logger: logger) { request in
-            AgentDaemon.handle(request, agent: agent)
+        let server = ControlServer(path: socket, logger: logger) { request, peer in
+            AgentDaemon.handle(request, peer: peer, agent: agent)
         }
         try server.start()
         logger.info("agent.started", metadata: ["state": "\(stateDir)", "socket": "\(socket)",
@@ -97,7 +97,7 @@ struct AgentDaemon: ParsableCommand {
         }
     }
 
-    static func handle(_ request: ControlRequest, agent: Agent) -> ControlResponse {
+    static func handle(_ request: ControlRequest, peer: Peer, agent: Agent) -> ControlResponse {
         switch request.command {
         case .status:
             return ControlResponse(ok: true, status: agent.status())
@@ -111,6 +111,8 @@ struct AgentDaemon: ParsableCommand {
             }
         case .explain:
             return explain(request, agent: agent)
+        case .quarantine, .release:
+            return ControlResponse(ok: false, error: "\(request.command.rawValue) is not available yet")
         case .get:
             guard let kind = request.kind, let rows = agent.rows(kind: kind) else {
                 return ControlResponse(ok: false, error: "unknown kind \"\(request.kind ?? "")\": use endpoints, policies or namespaces")
