@@ -141,17 +141,19 @@ public final class Agent: @unchecked Sendable {
 
         // At start-up the table is always replaced, so whatever was there (an older version, a
         // tampered copy) is gone in the same atomic step.
+        var incremental = !startup
         if !startup, let applied, applied == result.table {
             if kernelMatches(result.table) {
                 lastError = nil
                 return
             }
-            // Someone else changed or removed our table: put it back, and say so.
+            // Someone else changed or removed our table: put it back whole, and say so.
             repairs += 1
+            incremental = false
             logger.warning("reconcile.drift", metadata: ["repairs": "\(repairs)"])
         }
         do {
-            try replace(with: result.table)
+            try replace(with: result.table, incremental: incremental)
             applied = result.table
             generation += 1
             lastApplied = Date()
@@ -176,9 +178,20 @@ public final class Agent: @unchecked Sendable {
     /// nothing but this agent's socket can change or delete the table while the agent runs
     /// (`nft flush ruleset` skips it); when the agent dies the table stays, ownerless, and the next
     /// agent replaces it in one batch.
-    private func replace(with table: Table) throws {
+    private func replace(with table: Table, incremental: Bool) throws {
         let owned = ownTable ?? config.ownTable
         let flags: TableFlags = owned ? [.owner, .persist] : []
+        // While the kernel holds what this agent applied last, send only the difference; if that
+        // batch fails (someone changed the table after all), replace the table as a whole.
+        if incremental, let applied, let delta = table.changes(from: applied) {
+            if delta.isEmpty { return }
+            do {
+                try dataplane.commit(delta)
+                return
+            } catch {
+                logger.warning("reconcile.incremental.failed", metadata: ["error": "\(error)", "changes": "\(delta.count)"])
+            }
+        }
         let existing = try dataplane.tableFlags(family: .inet, name: tableName)
         do {
             try dataplane.commit(table.replacementChanges(flags: flags, exists: existing != nil))

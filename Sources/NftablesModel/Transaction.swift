@@ -53,3 +53,74 @@ extension Table {
         return changes
     }
 }
+
+extension Table {
+    /// The changes that turn `old` (what the kernel holds) into this table inside one batch, touching
+    /// only what differs: set and map elements are added and removed one by one; a chain whose
+    /// rules differ is flushed and refilled; chains and sets that are gone are deleted once nothing
+    /// refers to them. Nil when only a replacement will do (another table, or a base chain whose hook
+    /// changed). Order: new chains and sets first (so rules and verdicts can name them), then
+    /// elements (removals before additions, so a map key can change its verdict), then rules, then
+    /// deletions.
+    public func changes(from old: Table) -> [Change]? {
+        guard old.family == family, old.name == name else { return nil }
+        for (chainName, chain) in chains {
+            if let previous = old.chains[chainName], previous.hook != chain.hook { return nil }
+        }
+        for (setName, set) in sets {
+            if let previous = old.sets[setName],
+               previous.keyType != set.keyType || previous.dataType != set.dataType || previous.flags != set.flags {
+                return nil
+            }
+        }
+        var changes: [Change] = []
+        let chainNames = chains.keys.sorted()
+        let setNames = sets.keys.sorted()
+        for chainName in chainNames where old.chains[chainName] == nil {
+            var header = chains[chainName]!
+            header.rules = []
+            changes.append(.addChain(table: name, family: family, chain: header))
+        }
+        for setName in setNames where old.sets[setName] == nil {
+            var header = sets[setName]!
+            header.elements = []
+            changes.append(.addSet(table: name, family: family, set: header))
+        }
+        for setName in setNames {
+            let set = sets[setName]!
+            let previous = old.sets[setName]?.elements ?? []
+            let removed = previous.subtracting(set.elements)
+            let added = set.elements.subtracting(previous)
+            if !removed.isEmpty {
+                changes.append(.deleteElements(table: name, family: family, set: setName, keyType: set.keyType,
+                                               elements: removed.sorted { $0.key.lexicographicallyPrecedes($1.key) }))
+            }
+            if !added.isEmpty {
+                changes.append(.addElements(table: name, family: family, set: setName, keyType: set.keyType,
+                                            elements: added.sorted { $0.key.lexicographicallyPrecedes($1.key) }))
+            }
+        }
+        // Chains that are gone lose their rules first, so nothing they jump to or look up is still
+        // in use when it is deleted.
+        for chainName in old.chains.keys.sorted() where chains[chainName] == nil && !(old.chains[chainName]!.rules.isEmpty) {
+            changes.append(.flushChain(table: name, family: family, chain: chainName))
+        }
+        for chainName in chainNames {
+            let chain = chains[chainName]!
+            guard let previous = old.chains[chainName] else {
+                for rule in chain.rules { changes.append(.addRule(table: name, family: family, chain: chainName, rule: rule)) }
+                continue
+            }
+            if previous.rules == chain.rules { continue }
+            if !previous.rules.isEmpty { changes.append(.flushChain(table: name, family: family, chain: chainName)) }
+            for rule in chain.rules { changes.append(.addRule(table: name, family: family, chain: chainName, rule: rule)) }
+        }
+        for chainName in old.chains.keys.sorted() where chains[chainName] == nil {
+            changes.append(.deleteChain(table: name, family: family, chain: chainName))
+        }
+        for setName in old.sets.keys.sorted() where sets[setName] == nil {
+            changes.append(.deleteSet(table: name, family: family, set: setName))
+        }
+        return changes
+    }
+}

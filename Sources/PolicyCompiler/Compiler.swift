@@ -29,6 +29,8 @@ public struct CompiledEndpoint: Hashable, Sendable {
     public var egress: EndpointProfile
     public var ingressChain: String?
     public var egressChain: String?
+    /// The quarantine in force for this endpoint: its dispatch entries lead to the quarantine chains.
+    public var quarantine: Quarantine?
 }
 
 /// A problem in the desired state that the compiler worked around (it never fails).
@@ -125,7 +127,7 @@ struct TableBuilder {
             let ingress = profile(of: endpoint, .ingress)
             let egress = profile(of: endpoint, .egress)
             var entry = CompiledEndpoint(endpoint: endpoint, interface: nil, ingress: ingress, egress: egress,
-                                         ingressChain: nil, egressChain: nil)
+                                         ingressChain: nil, egressChain: nil, quarantine: state.quarantine(of: endpoint))
             if isLocal(endpoint) {
                 let interface = endpoint.interface ?? Naming.derivedInterface(
                     prefix: options.interfacePrefix, namespace: endpoint.namespace, name: endpoint.name)
@@ -134,8 +136,10 @@ struct TableBuilder {
                         "\(endpoint.id): interface \(interface) is already used by \(owner); \(endpoint.id) is not dispatched"))
                 } else {
                     interfaceOwners[interface] = endpoint.id
-                    let ingressChain = endpointChain(ingress, .ingress)
-                    let egressChain = endpointChain(egress, .egress)
+                    // A quarantined endpoint's entries jump straight to the quarantine chains, ahead
+                    // of the established-state check: live connections stop as well.
+                    let ingressChain = entry.quarantine == nil ? endpointChain(ingress, .ingress) : quarantineChain(.ingress)
+                    let egressChain = entry.quarantine == nil ? endpointChain(egress, .egress) : quarantineChain(.egress)
                     ingressDispatch.elements.insert(.interface(interface, verdict: .jump(ingressChain)))
                     egressDispatch.elements.insert(.interface(interface, verdict: .jump(egressChain)))
                     entry.interface = interface
@@ -188,6 +192,29 @@ struct TableBuilder {
     }
 
     mutating func add(_ chain: Chain) { chains[chain.name] = chain }
+
+    // MARK: Quarantine
+
+    /// Logs and drops everything, except (optionally) traffic with endpoints the configured
+    /// exemption selector names, such as a forensics scanner: it may reach the quarantined pod, and
+    /// the pod may answer it, but not open connections to it.
+    mutating func quarantineChain(_ direction: Direction) -> String {
+        let name = direction == .ingress ? Layout.quarantineIngressChain : Layout.quarantineEgressChain
+        if chains[name] != nil { return name }
+        var rules: [Rule] = []
+        if let exemption = options.quarantineExemption {
+            let selection = EndpointSelection.calico(namespace: nil, namespaceSelector: nil, selector: exemption)
+            let peerSide: AddressSide = direction == .ingress ? .source : .destination
+            let replies = direction == .ingress ? Condition.always : Condition(nil, Match.ctState([.established, .related]))
+            for alternative in replies.and(selectionCondition(selection, peerSide)).alternatives {
+                rules.append(Rule(alternative.exprs + [.verdict(allowed(direction))], comment: "quarantine exemption"))
+            }
+        }
+        rules.append(Rule([.log(group: options.logGroup, prefix: "palisade quarantine \(direction.short) "), .counter,
+                           .verdict(.drop)], comment: "quarantined"))
+        add(Chain(name: name, rules: rules))
+        return name
+    }
 
     // MARK: Endpoint chains
 

@@ -20,4 +20,6 @@ public enum Layout {
     public static let allowEgressChain = "allow-egress"
     public static let denyIngressChain = "deny-ingress"
     public static let denyEgressChain = "deny-egress"
+    public static let quarantineIngressChain = "quarantine-ingress"
+    public static let quarantineEgressChain = "quarantine-egress"
 }

@@ -15,6 +15,8 @@ public struct CompilerOptions: Hashable, Sendable {
     public var nodeToWorkload: NodeTraffic
     /// NFLOG group of `Log` rules.
     public var logGroup: UInt16
+    /// Endpoints (Calico selector) that may still reach quarantined pods, e.g. a forensics scanner.
+    public var quarantineExemption: SelectorExpression?
 
     public enum NodeTraffic: String, Hashable, Sendable, CaseIterable { case allow, policy }
 
@@ -24,6 +26,7 @@ public struct CompilerOptions: Hashable, Sendable {
         self.tableName = tableName; self.defaultPolicy = defaultPolicy
         self.interfacePrefix = interfacePrefix; self.nodeName = nodeName
         self.nodeToWorkload = nodeToWorkload; self.logGroup = logGroup
+        self.quarantineExemption = nil
     }
 }
 

@@ -107,6 +107,8 @@ public enum DocumentDecoder {
             return [try WorkloadDecoding.decodePod(object)]
         case ("palisade.dev/v1", "Endpoint"):
             return [try WorkloadDecoding.decodeEndpoint(object)]
+        case ("palisade.dev/v1", "Quarantine"):
+            return [.quarantine(try QuarantineDecoding.decode(object))]
         case ("networking.k8s.io/v1", "NetworkPolicy"):
             return [.networkPolicy(try NetworkPolicyDecoding.decode(object))]
         case ("projectcalico.org/v3", "NetworkPolicy"):

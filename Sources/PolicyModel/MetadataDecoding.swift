@@ -10,6 +10,8 @@ struct ObjectMetadata {
     var labels: [String: String]
     /// Annotation values by key, kept as nodes so a bad value can be blamed on its line.
     var annotations: [String: DocumentNode]
+    /// `metadata.uid`: tells one instance of a named pod from a later one.
+    var uid: String?
 
     init(of object: DocumentNode, nameRule: NameRule, namespaced: Bool) throws {
         guard let metadata = try object.field("metadata") else { throw object.missing("metadata.name") }
@@ -28,6 +30,7 @@ struct ObjectMetadata {
 
         labels = try metadata.field("labels").map(LabelDecoding.labels) ?? [:]
 
+        uid = try metadata.field("uid").flatMap { $0.isNull ? nil : try $0.text() }
         annotations = [:]
         for entry in try metadata.field("annotations")?.mapEntries() ?? [] {
             annotations[entry.key] = entry.value

@@ -68,6 +68,8 @@ public struct Endpoint: Hashable, Sendable {
     public var nodeName: String?
     public var namedPorts: [NamedPort]
     public var location: SourceLocation?
+    /// `metadata.uid` of a pod, when the file has it.
+    public var uid: String?
 
     public init(kind: Kind = .pod, namespace: String, name: String, labels: [String: String] = [:],
                 addresses: [IPAddress], interface: String? = nil, nodeName: String? = nil,
@@ -204,6 +206,7 @@ public enum StateObject: Hashable, Sendable {
     case skippedPod(SkippedPod)
     case networkPolicy(NetworkPolicy)
     case calicoPolicy(CalicoPolicy)
+    case quarantine(Quarantine)
 
     public var kind: String {
         switch self {
@@ -212,6 +215,7 @@ public enum StateObject: Hashable, Sendable {
         case .skippedPod: return "Pod"
         case .networkPolicy: return "NetworkPolicy"
         case .calicoPolicy(let p): return p.kind
+        case .quarantine: return "Quarantine"
         }
     }
 }
@@ -224,11 +228,15 @@ public struct DesiredState: Hashable, Sendable {
     public var policies: [NetworkPolicy]
     /// Calico-style ordered policies, sorted by id.
     public var calicoPolicies: [CalicoPolicy]
+    /// Workloads under quarantine, sorted by pod id.
+    public var quarantines: [Quarantine]
 
     public init(namespaces: [String: Namespace] = [:], endpoints: [Endpoint] = [],
-                skippedPods: [SkippedPod] = [], policies: [NetworkPolicy] = [], calicoPolicies: [CalicoPolicy] = []) {
+                skippedPods: [SkippedPod] = [], policies: [NetworkPolicy] = [], calicoPolicies: [CalicoPolicy] = [],
+                quarantines: [Quarantine] = []) {
         self.namespaces = namespaces; self.endpoints = endpoints
         self.skippedPods = skippedPods; self.policies = policies; self.calicoPolicies = calicoPolicies
+        self.quarantines = quarantines
     }
 
     /// Merges objects in order; later duplicates of the same kind/namespace/name win.
@@ -238,6 +246,7 @@ public struct DesiredState: Hashable, Sendable {
         var skipped: [String: SkippedPod] = [:]
         var policies: [String: NetworkPolicy] = [:]
         var calico: [String: CalicoPolicy] = [:]
+        var quarantines: [String: Quarantine] = [:]
         for object in objects {
             switch object {
             case .namespace(let n): namespaces[n.name] = n
@@ -249,6 +258,10 @@ public struct DesiredState: Hashable, Sendable {
                 endpoints["\(s.namespace)/\(s.name)"] = nil
             case .networkPolicy(let p): policies[p.id] = p
             case .calicoPolicy(let p): calico[p.kind + ":" + p.id] = p
+            case .quarantine(let q):
+                // The same pod quarantined twice (say by a file and by agentctl): the first stays,
+                // so what is in force does not depend on which source was read last.
+                if quarantines[q.podID] == nil { quarantines[q.podID] = q }
             }
         }
         self.namespaces = namespaces
@@ -256,6 +269,12 @@ public struct DesiredState: Hashable, Sendable {
         self.skippedPods = skipped.values.sorted { ($0.namespace, $0.name) < ($1.namespace, $1.name) }
         self.policies = policies.values.sorted { $0.id < $1.id }
         self.calicoPolicies = calico.values.sorted { $0.id < $1.id }
+        self.quarantines = quarantines.values.sorted { $0.podID < $1.podID }
+    }
+
+    /// The quarantine that covers an endpoint, if any.
+    public func quarantine(of endpoint: Endpoint) -> Quarantine? {
+        quarantines.first { $0.covers(endpoint) }
     }
 
     /// Labels of a namespace: those of its object, or only the implied name label when no object exists.

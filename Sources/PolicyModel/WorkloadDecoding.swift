@@ -48,9 +48,11 @@ enum WorkloadDecoding {
             return .skippedPod(SkippedPod(namespace: metadata.namespace, name: metadata.name, reason: .noAddress,
                                           location: object.location))
         }
-        return .endpoint(Endpoint(kind: .pod, namespace: metadata.namespace, name: metadata.name,
-                                  labels: metadata.labels, addresses: addresses, interface: interface,
-                                  nodeName: nodeName, namedPorts: ports.named, location: object.location))
+        var endpoint = Endpoint(kind: .pod, namespace: metadata.namespace, name: metadata.name,
+                                labels: metadata.labels, addresses: addresses, interface: interface,
+                                nodeName: nodeName, namedPorts: ports.named, location: object.location)
+        endpoint.uid = metadata.uid
+        return .endpoint(endpoint)
     }
 
     static func decodeEndpoint(_ object: DocumentNode) throws -> StateObject {
