@@ -28,14 +28,14 @@ final class SampleFileTests: XCTestCase {
 
     func testRunningPodIsAnEndpointWithBothAddressesAndNamedPorts() throws {
         let endpoints = try sampleObjects().compactMap(\.endpointValue)
-        XCTAssertEqual(endpoints, [
-            Endpoint(kind: .pod, namespace: "shop", name: "web-7d9f8b6c5d-x2k9p",
-                     labels: ["app": "web", "pod-template-hash": "7d9f8b6c5d", "tier": "frontend"],
-                     addresses: [ip("198.18.3.17"), ip("2001:db8:3::11")], interface: nil, nodeName: "node-3",
-                     namedPorts: [NamedPort(name: "http", port: 8080, proto: .tcp),
-                                  NamedPort(name: "metrics", port: 9090, proto: .tcp)],
-                     location: SourceLocation(file: path, line: 26)),
-        ])
+        var expected = Endpoint(kind: .pod, namespace: "shop", name: "web-7d9f8b6c5d-x2k9p",
+                                labels: ["app": "web", "pod-template-hash": "7d9f8b6c5d", "tier": "frontend"],
+                                addresses: [ip("198.18.3.17"), ip("2001:db8:3::11")], interface: nil, nodeName: "node-3",
+                                namedPorts: [NamedPort(name: "http", port: 8080, proto: .tcp),
+                                             NamedPort(name: "metrics", port: 9090, proto: .tcp)],
+                                location: SourceLocation(file: path, line: 26))
+        expected.uid = "7c0e5f7a-1d2b-4c3d-8e9f-0a1b2c3d4e5f"
+        XCTAssertEqual(endpoints, [expected])
     }
 
     func testPodsThatAreNotEndpointsAreSkippedWithTheirReason() throws {
