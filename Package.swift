@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "PolicyCompiler", dependencies: ["PolicyModel", "NftablesModel"]),
 
         // Linux layer.
-        .target(name: "NftablesNetlink", dependencies: ["CNftnl", "NftablesModel"]),
+        .target(name: "NftablesNetlink", dependencies: ["CNftnl", "NftablesModel", "NetworkAddress"]),
         .target(name: "AgentCore", dependencies: [
             "PolicyModel", "NftablesModel", "PolicyCompiler", "NftablesNetlink",
             .product(name: "Logging", package: "swift-log"),

@@ -12,28 +12,39 @@ public final class Agent: @unchecked Sendable {
     public let stateDirectory: String
     private let dataplane: Dataplane
     private let loader: StateLoader
-    private let logger: Logger
+    let logger: Logger
     private let queue = DispatchQueue(label: "palisade.reconcile")
     private var watcher: DirectoryWatcher?
 
     // Owned by `queue`.
-    private var lastScan: StateLoader.Result?
-    private var compiled: CompiledRuleset?
+    var lastScan: StateLoader.Result?
+    var compiled: CompiledRuleset?
     private var applied: Table?
-    private var generation = 0
+    var generation = 0
     private var lastApplied: Date?
-    private var lastError: String?
+    var lastError: String?
     private var holding = false
     private var pendingWork: DispatchWorkItem?
     private var repairs = 0
     private var resyncTimer: DispatchSourceTimer?
     private var firstPendingEvent: Date?
 
-    public init(config: AgentConfig, stateDirectory: String, dataplane: Dataplane, logger: Logger) {
+    let quarantineStore: QuarantineStore
+    /// Deletes a quarantined workload's conntrack entries; nil where there is no kernel (tests).
+    let connectionTracker: ConnectionTracker?
+
+    /// The durable record of quarantines and releases (and refusals, written by the control server).
+    let events: EventLog?
+
+    public init(config: AgentConfig, stateDirectory: String, dataDirectory: String, dataplane: Dataplane,
+                connectionTracker: ConnectionTracker? = nil, events: EventLog? = nil, logger: Logger) {
+        self.events = events
         self.config = config
         self.stateDirectory = stateDirectory
         self.dataplane = dataplane
         self.loader = StateLoader(directory: stateDirectory)
+        self.quarantineStore = QuarantineStore(directory: dataDirectory + "/quarantines")
+        self.connectionTracker = connectionTracker
         self.logger = logger
     }
 
@@ -108,10 +119,30 @@ public final class Agent: @unchecked Sendable {
 
     // MARK: Reconcile (on `queue`)
 
+    /// Runs work on the reconcile queue and returns its result.
+    func onQueue<T>(_ work: () throws -> T) throws -> T {
+        try queue.sync { try work() }
+    }
+
+    /// A reconcile from inside the queue (quarantine, release).
+    func reconcileNow() { reconcile(startup: false) }
+
+    /// The desired state as last scanned, quarantines included.
+    var currentState: DesiredState { lastScan?.state ?? DesiredState() }
+
     private func reconcile(startup: Bool) {
         pendingWork = nil
         firstPendingEvent = nil
-        let scan = loader.scan()
+        var scan = loader.scan()
+        // Quarantines from agentctl join those from the state directory; one from a file takes
+        // precedence when both name the same pod.
+        let stored = quarantineStore.load()
+        var quarantines = scan.state.quarantines
+        for quarantine in stored.quarantines where !quarantines.contains(where: { $0.podID == quarantine.podID }) {
+            quarantines.append(quarantine)
+        }
+        scan.state.quarantines = quarantines.sorted { $0.podID < $1.podID }
+        scan.rejected += stored.rejected
         lastScan = scan
         for rejection in scan.newlyRejected {
             logger.warning("state.file.rejected", metadata: ["file": "\(rejection.path)", "line": "\(rejection.line)",

@@ -14,6 +14,8 @@ import Yams
 ///     ownTable: true              # only the agent may change its table while it runs (kernel >= 6.9)
 ///     nodeToWorkload: allow       # the node's own traffic to its pods (kubelet probes): allow, or policy
 ///     logGroup: 1                 # NFLOG group of Calico `Log` rules
+///     rbacFile: /etc/palisade/rbac.yaml   # who may use which control verbs (see `Roles`)
+///     socketGroup: palisade       # group of the control socket (mode 0660); "" or a missing group: root only
 public struct AgentConfig: Hashable, Sendable {
     public var compiler = CompilerOptions()
     public var debounceMilliseconds = 200
@@ -21,6 +23,11 @@ public struct AgentConfig: Hashable, Sendable {
     public var resyncSeconds = 60
     /// Create the table owned by the agent and persistent (NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST).
     public var ownTable = true
+    /// The roles file: which users and groups may use which verbs on the control socket.
+    public var rbacFile = "/etc/palisade/rbac.yaml"
+    /// The control socket's group (mode 0660), so members can reach the socket at all; the roles
+    /// file then decides what each may do. Nil: the socket is root's alone (mode 0600).
+    public var socketGroup: String? = "palisade"
 
     public init() {}
 
@@ -87,6 +94,16 @@ public struct AgentConfig: Hashable, Sendable {
                     throw ConfigError("\(where_): resyncSeconds must be a number from 0 to 86400")
                 }
                 config.resyncSeconds = value
+            case "rbacFile":
+                guard text.hasPrefix("/") else {
+                    throw ConfigError("\(where_): rbacFile \"\(text)\" must be an absolute path")
+                }
+                config.rbacFile = text
+            case "socketGroup":
+                guard !text.contains(":"), !text.contains("/"), !text.contains(" ") else {
+                    throw ConfigError("\(where_): socketGroup \"\(text)\" must be a group name or gid (empty: root only)")
+                }
+                config.socketGroup = text.isEmpty ? nil : text
             default:
                 throw ConfigError("\(where_): unknown configuration key \"\(key)\"")
             }

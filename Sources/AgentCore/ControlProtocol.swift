@@ -64,9 +64,13 @@ public struct ControlResponse: Codable, Sendable {
     public var rows: [[String: String]]?
     /// `explain`: ALLOW or DENY (the explanation is in `text`).
     public var verdict: String?
+    /// The exit status agentctl should end with when `ok` is false (1: the answer is no; 2: the
+    /// agent could not do it). Absent: 2.
+    public var exitCode: Int32?
     public init(ok: Bool, error: String? = nil, status: StatusReport? = nil, text: String? = nil, rows: [[String: String]]? = nil,
-                verdict: String? = nil) {
+                verdict: String? = nil, exitCode: Int32? = nil) {
         self.ok = ok; self.error = error; self.status = status; self.text = text; self.rows = rows; self.verdict = verdict
+        self.exitCode = exitCode
     }
 }
 

@@ -4,17 +4,30 @@ import Glibc
 import Foundation
 import Logging
 
-/// The agent's control socket. Only root may talk to it for now: the peer's uid comes from
-/// SO_PEERCRED, and the socket file is mode 0600.
+/// The agent's control socket. Every request is authorised: the peer's uid, gid and pid come
+/// from SO_PEERCRED, the uid's user name and groups from the passwd and group databases, and the
+/// roles file says which verbs they have (root has all). A refusal is answered, logged and written
+/// to the event record; an allowed request reaches the handler with the peer's real identity.
+///
+/// The socket file is mode 0660 with group `socketGroup`, so only root and that group's members
+/// can connect at all; without the group it is root's alone (0600).
 public final class ControlServer: @unchecked Sendable {
     public typealias Handler = @Sendable (ControlRequest, Peer) -> ControlResponse
     private let path: String
+    private let socketGroup: String?
     private let handler: Handler
     private let logger: Logger
     private var fd: Int32 = -1
+    public let roles: RolesFile
+    /// Where refusals are recorded; handlers append their own events (quarantine, release) to it.
+    public let events: EventLog
 
-    public init(path: String, logger: Logger, handler: @escaping Handler) {
+    public init(path: String, rolesFile: String, socketGroup: String?, events: EventLog, logger: Logger,
+                handler: @escaping Handler) {
         self.path = path
+        self.socketGroup = socketGroup
+        self.roles = RolesFile(path: rolesFile, logger: logger)
+        self.events = events
         self.logger = logger
         self.handler = handler
     }
@@ -44,11 +57,32 @@ public final class ControlServer: @unchecked Sendable {
         }
         umask(previousMask)
         guard bound == 0 else { throw UnixSocket.Failure("bind \(path)") }
-        chmod(path, 0o600)
+        try restrictSocketFile()
+        _ = roles.current()  // logs what the roles file grants (or why it grants nothing) at start
         guard listen(fd, 16) == 0 else { throw UnixSocket.Failure("listen \(path)") }
         let thread = Thread { [self] in acceptLoop() }
         thread.name = "palisade.control"
         thread.start()
+    }
+
+    /// GROUP and 0660 if the group exists, else 0600 (the owner is the agent: root). Set before `listen`, so no peer
+    /// ever connects through looser permissions.
+    private func restrictSocketFile() throws {
+        guard chmod(path, 0o600) == 0 else { throw UnixSocket.Failure("chmod 0600 \(path)") }
+        guard let group = socketGroup else {
+            logger.notice("control.socket.root_only", metadata: ["path": "\(path)", "mode": "0600",
+                "reason": "no socketGroup configured"])
+            return
+        }
+        guard let gid = UserDatabase.groupID(named: group) else {
+            logger.warning("control.socket.root_only", metadata: ["path": "\(path)", "mode": "0600",
+                "reason": "socketGroup \(group) does not exist: create it (groupadd \(group)) and restart, or set socketGroup"])
+            return
+        }
+        guard chown(path, uid_t.max, gid_t(gid)) == 0, chmod(path, 0o660) == 0 else {
+            throw UnixSocket.Failure("giving \(path) to group \(group)")
+        }
+        logger.info("control.socket.group", metadata: ["path": "\(path)", "mode": "0660", "group": "\(group)", "gid": "\(gid)"])
     }
 
     public func stop() {
@@ -69,13 +103,13 @@ public final class ControlServer: @unchecked Sendable {
         }
     }
 
-    /// The connecting process's pid and uid from SO_PEERCRED (struct ucred: pid, uid, gid as 32-bit
-    /// integers; Glibc hides the struct behind _GNU_SOURCE, so it is read as raw integers).
-    static func peerCredentials(_ fd: Int32) -> (pid: Int32, uid: UInt32)? {
+    /// The connecting process's pid, uid and gid from SO_PEERCRED (struct ucred: pid, uid, gid as
+    /// 32-bit integers; Glibc hides the struct behind _GNU_SOURCE, so it is read as raw integers).
+    static func peerCredentials(_ fd: Int32) -> (pid: Int32, uid: UInt32, gid: UInt32)? {
         var raw: (Int32, UInt32, UInt32) = (0, 0, 0)
         var length = socklen_t(MemoryLayout.size(ofValue: raw))
         guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &raw, &length) == 0, length == 12 else { return nil }
-        return (raw.0, raw.1)
+        return (raw.0, raw.1, raw.2)
     }
 
     private func serve(_ client: Int32) {
@@ -83,14 +117,12 @@ public final class ControlServer: @unchecked Sendable {
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let response: ControlResponse
-        if let credentials = Self.peerCredentials(client), credentials.uid != 0 {
-            logger.warning("control.refused", metadata: ["uid": "\(credentials.uid)", "pid": "\(credentials.pid)"])
-            response = ControlResponse(ok: false, error: "permission denied: uid \(credentials.uid) may not use the Palisade control socket (root only)")
-        } else if let credentials = Self.peerCredentials(client) {
+        if let credentials = Self.peerCredentials(client) {
             if let line = try? UnixSocket.readLine(client, limit: 1 << 20),
                let request = try? JSONDecoder().decode(ControlRequest.self, from: line) {
-                let peer = Peer(uid: credentials.uid, gid: 0, pid: credentials.pid, userName: "root")
-                response = handler(request, peer)
+                let account = Account.lookup(uid: credentials.uid, gid: credentials.gid)
+                let peer = Peer(uid: credentials.uid, gid: credentials.gid, pid: credentials.pid, userName: account.displayName)
+                response = authorize(request, account: account, peer: peer) ?? handler(request, peer)
             } else {
                 response = ControlResponse(ok: false, error: "malformed request")
             }
@@ -100,6 +132,24 @@ public final class ControlServer: @unchecked Sendable {
         guard var data = try? JSONEncoder().encode(response) else { return }
         data.append(UInt8(ascii: "\n"))
         try? UnixSocket.writeAll(client, data)
+    }
+
+    /// Nil if the roles allow the request; else the refusal, already logged and recorded.
+    func authorize(_ request: ControlRequest, account: Account, peer: Peer) -> ControlResponse? {
+        let verb = request.command.verb
+        guard case .refused(let message) = roles.current().decide(verb, for: account, rolesPath: roles.path) else {
+            return nil
+        }
+        logger.warning("control.refused", metadata: ["uid": "\(peer.uid)", "user": "\(peer.userName)", "pid": "\(peer.pid)",
+                                                     "command": "\(request.command.rawValue)", "verb": "\(verb.rawValue)"])
+        do {
+            try events.append(Event(type: .refused, actor: Actor(peer), target: request.target, reason: request.reason,
+                                    outcome: .refused, error: message, command: request.command.rawValue))
+        } catch {
+            // The refusal stands either way; the missing record is the agent's problem to report.
+            logger.error("control.refused.unrecorded", metadata: ["error": "\(error)"])
+        }
+        return ControlResponse(ok: false, error: message)
     }
 }
 

@@ -1,4 +1,5 @@
 import NftablesModel
+import PolicyModel
 import NftablesNetlink
 
 /// The kernel as the reconciler sees it. The netlink connection is the real one; unit tests use a fake.
@@ -10,3 +11,11 @@ public protocol Dataplane: AnyObject {
 }
 
 extension NftablesConnection: Dataplane {}
+
+/// Removes the conntrack entries of addresses, so that a quarantined workload's connections are
+/// gone from the kernel's table too (the quarantine chain already drops their packets).
+public protocol ConnectionTracker: AnyObject {
+    func deleteEntries(involving addresses: Set<IPAddress>) throws -> Int
+}
+
+extension ConntrackConnection: ConnectionTracker {}

@@ -53,6 +53,22 @@ enum Rows {
                     "selectedEndpoints": "\(selected.count)",
                 ]
             }
+        case "quarantines", "quarantine", "q":
+            return state.quarantines.map { quarantine in
+                let entry = compiled?.endpoints.first { $0.endpoint.id == quarantine.podID }
+                return [
+                    "namespace": quarantine.namespace,
+                    "name": quarantine.name,
+                    "reason": quarantine.reason,
+                    "requestedBy": quarantine.requestedBy ?? "",
+                    "requestedAt": quarantine.requestedAt ?? "",
+                    "podUID": quarantine.podUID ?? "",
+                    "futurePods": "\(quarantine.futurePods)",
+                    "source": quarantine.location?.file ?? "",
+                    // In force: the pod exists, this quarantine covers it and it is dispatched here.
+                    "active": entry?.quarantine != nil && entry?.interface != nil ? "yes" : "no",
+                ]
+            }
         case "namespaces", "namespace", "ns":
             let names = Set(state.namespaces.keys).union(state.endpoints.map(\.namespace)).sorted()
             return names.map { name in

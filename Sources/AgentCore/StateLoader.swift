@@ -24,7 +24,7 @@ public final class StateLoader {
         self.directory = directory
     }
 
-    public struct Result {
+    public struct Result: Sendable {
         public var state: DesiredState
         public var rejected: [RejectedFile]
         /// Rejected files that have no last good content (their objects are missing from `state`).

@@ -37,15 +37,28 @@ extension NftablesConnection {
             try socket.send(UnsafeRawBufferPointer(start: buffer.baseAddress, count: Int(header.pointee.nlmsg_len)), what: what)
         }
 
+        try socket.readAnswers(sequence: sequence, dump: dump, what: what, buffer: receiveBuffer,
+                               timeoutMilliseconds: Self.requestTimeoutMilliseconds, handle: handle)
+    }
+}
+
+extension NetlinkSocket {
+    /// Feeds the answers to the request sent with `sequence` to `handle`: the one answer datagram, or
+    /// with `dump` every message until NLMSG_DONE. Shared by every netfilter subsystem (nf_tables,
+    /// ctnetlink). A kernel error answer throws `.rejected` with its errno; DUMP_INTR throws
+    /// `DumpInterrupted`; a full receive buffer throws `.system` with ENOBUFS (the dump is then
+    /// incomplete: drain with `discardPending` and start it again).
+    func readAnswers(sequence: UInt32, dump: Bool, what: String, buffer: UnsafeMutableRawBufferPointer,
+                     timeoutMilliseconds: Int32, handle: (UnsafePointer<nlmsghdr>) throws -> Void) throws {
         try withoutActuallyEscaping(handle) { handle in
             let box = MessageHandlerBox(handle)
             let context = Unmanaged.passUnretained(box).toOpaque()
             while true {
-                guard try socket.waitReadable(milliseconds: Self.requestTimeoutMilliseconds) else {
-                    throw NftablesError(kind: .protocolViolation, operation: what, detail: "no answer from the kernel within \(Self.requestTimeoutMilliseconds / 1000) s")
+                guard try waitReadable(milliseconds: timeoutMilliseconds) else {
+                    throw NftablesError(kind: .protocolViolation, operation: what, detail: "no answer from the kernel within \(timeoutMilliseconds / 1000) s")
                 }
-                guard case .bytes(let count) = try socket.receive(into: receiveBuffer, wait: false) else { continue }
-                let result = mnl_cb_run(receiveBuffer.baseAddress, count, sequence, socket.portID, { header, context in
+                guard case .bytes(let count) = try receive(into: buffer, wait: false) else { continue }
+                let result = mnl_cb_run(buffer.baseAddress, count, sequence, portID, { header, context in
                     guard let header, let context else { return MNL_CB_ERROR }
                     let box = Unmanaged<MessageHandlerBox>.fromOpaque(context).takeUnretainedValue()
                     do {

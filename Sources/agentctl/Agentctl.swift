@@ -26,7 +26,7 @@ struct Agentctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agentctl",
         abstract: "Inspect and drive the Palisade node agent.",
-        subcommands: [Status.self, Sync.self, Rules.self, Get.self, Explain.self, Validate.self])
+        subcommands: [Status.self, Sync.self, Rules.self, Get.self, Explain.self, Quarantine.self, Release.self, Validate.self])
 }
 
 struct GlobalOptions: ParsableArguments {
@@ -55,7 +55,7 @@ func request(_ request: ControlRequest, _ options: GlobalOptions) throws -> Cont
     }
     guard response.ok else {
         printError("agentctl: \(response.error ?? "the agent refused the request")")
-        throw Exit.unreachable
+        throw ExitCode(response.exitCode ?? 2)
     }
     return response
 }

@@ -48,7 +48,7 @@ extension Agentctl {
     struct Get: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List endpoints, policies or namespaces.")
         @OptionGroup var global: GlobalOptions
-        @Argument(help: "endpoints, policies or namespaces") var kind: String
+        @Argument(help: "endpoints, policies, namespaces or quarantines") var kind: String
         @Option(name: .shortAndLong, help: "Output format: table, wide, json or yaml.") var output: OutputFormat = .table
 
         func run() throws {
@@ -122,6 +122,8 @@ enum RowText {
         "policies": (["namespace", "name", "kind", "order", "policyTypes", "selectedEndpoints"],
                      ["namespace", "name", "kind", "order", "podSelector", "policyTypes", "ingressRules", "egressRules", "selectedEndpoints"]),
         "namespaces": (["name", "defaultPolicy", "endpoints"], ["name", "defaultPolicy", "endpoints", "labels"]),
+        "quarantines": (["namespace", "name", "active", "requestedBy", "requestedAt", "reason"],
+                        ["namespace", "name", "active", "requestedBy", "requestedAt", "reason", "podUID", "futurePods", "source"]),
     ]
 
     static func canonicalKind(_ kind: String) -> String {
@@ -129,6 +131,7 @@ enum RowText {
         case "endpoint", "ep": return "endpoints"
         case "policy", "networkpolicies", "netpol": return "policies"
         case "namespace", "ns": return "namespaces"
+        case "quarantine", "q": return "quarantines"
         default: return kind
         }
     }

@@ -37,14 +37,19 @@ struct AgentDaemon: ParsableCommand {
             throw ValidationError("\(error)")
         }
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        let events = try EventLog(path: (dataDir as NSString).appendingPathComponent("events.jsonl"), logger: logger)
 
         let connection = try NftablesConnection()
-        let agent = Agent(config: agentConfig, stateDirectory: stateDir, dataplane: connection, logger: logger)
+        let agent = Agent(config: agentConfig, stateDirectory: stateDir, dataDirectory: dataDir, dataplane: connection,
+                          connectionTracker: try? ConntrackConnection(), events: events, logger: logger)
         try agent.start()
-        let server = ControlServer(path: socket, logger: logger) { request, peer in
+        let server = ControlServer(path: socket, rolesFile: agentConfig.rbacFile, socketGroup: agentConfig.socketGroup,
+                                   events: events, logger: logger) { request, peer in
             AgentDaemon.handle(request, peer: peer, agent: agent)
         }
         try server.start()
+        _ = try? events.append(Event(type: .agentStart, actor: .agent, outcome: .applied, generation: agent.status().generation,
+                                     details: ["stateDirectory": stateDir, "table": "inet \(agentConfig.compiler.tableName)"]))
         logger.info("agent.started", metadata: ["state": "\(stateDir)", "socket": "\(socket)",
                                                "table": "inet \(agentConfig.compiler.tableName)"])
 
@@ -55,6 +60,8 @@ struct AgentDaemon: ParsableCommand {
             source.setEventHandler {
                 // The rules stay in the kernel: stopping the agent never opens the node.
                 logger.info("agent.stopping", metadata: ["signal": "\(stopSignal)"])
+                _ = try? events.append(Event(type: .agentStop, actor: .agent, outcome: .applied,
+                                             details: ["signal": "\(stopSignal)", "rules": "left in force"]))
                 server.stop()
                 Foundation.exit(0)
             }
@@ -112,10 +119,22 @@ struct AgentDaemon: ParsableCommand {
         case .explain:
             return explain(request, agent: agent)
         case .quarantine, .release:
-            return ControlResponse(ok: false, error: "\(request.command.rawValue) is not available yet")
+            guard let target = request.target, target.split(separator: "/").count == 2 else {
+                return ControlResponse(ok: false, error: "\(request.command.rawValue): the target must be NAMESPACE/NAME", exitCode: 2)
+            }
+            do {
+                let outcome = request.command == .quarantine
+                    ? try agent.quarantine(target, reason: request.reason ?? "", futurePods: request.futurePods ?? false, actor: peer)
+                    : try agent.release(target, actor: peer)
+                return ControlResponse(ok: true, text: outcome.message)
+            } catch let refusal as OperationRefusal {
+                return ControlResponse(ok: false, error: refusal.description, exitCode: refusal.exitCode)
+            } catch {
+                return ControlResponse(ok: false, error: "\(error)", exitCode: 2)
+            }
         case .get:
             guard let kind = request.kind, let rows = agent.rows(kind: kind) else {
-                return ControlResponse(ok: false, error: "unknown kind \"\(request.kind ?? "")\": use endpoints, policies or namespaces")
+                return ControlResponse(ok: false, error: "unknown kind \"\(request.kind ?? "")\": use endpoints, policies, namespaces or quarantines")
             }
             return ControlResponse(ok: true, rows: rows)
         }

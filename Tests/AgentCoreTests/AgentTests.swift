@@ -14,6 +14,7 @@ final class AgentTests: XCTestCase {
 
     override func tearDownWithError() throws {
         try? FileManager.default.removeItem(atPath: directory)
+        try? FileManager.default.removeItem(atPath: directory + "-data")
     }
 
     func write(_ name: String, _ text: String) throws {
@@ -45,7 +46,8 @@ final class AgentTests: XCTestCase {
     func makeAgent(_ dataplane: FakeDataplane) -> Agent {
         var config = AgentConfig()
         config.debounceMilliseconds = 0
-        return Agent(config: config, stateDirectory: directory, dataplane: dataplane, logger: Logger(label: "test"))
+        return Agent(config: config, stateDirectory: directory, dataDirectory: directory + "-data", dataplane: dataplane,
+                     logger: Logger(label: "test"))
     }
 
     func testStartReplacesTheTableAndSyncAppliesChanges() throws {

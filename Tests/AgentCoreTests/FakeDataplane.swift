@@ -9,6 +9,8 @@ final class FakeDataplane: Dataplane {
     var flags: [String: TableFlags] = [:]
     var commits: [[Change]] = []
     var failNext: Error?
+    /// Every commit fails with this while set.
+    var failAlways: Error?
     /// Simulates a kernel without NFT_TABLE_F_PERSIST: creating a table with flags fails with EINVAL.
     var refuseTableFlags = false
 
@@ -19,6 +21,7 @@ final class FakeDataplane: Dataplane {
             failNext = nil
             throw error
         }
+        if let error = failAlways { throw error }
         var next = tables
         for (index, change) in changes.enumerated() {
             if refuseTableFlags, case .addTable(_, _, let requested) = change, !requested.isEmpty {
