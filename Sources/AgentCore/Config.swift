@@ -14,6 +14,7 @@ import Yams
 ///     ownTable: true              # only the agent may change its table while it runs (kernel >= 6.9)
 ///     nodeToWorkload: allow       # the node's own traffic to its pods (kubelet probes): allow, or policy
 ///     logGroup: 1                 # NFLOG group of Calico `Log` rules
+///     quarantineExemption: "role == 'forensics'"   # pods that may still reach quarantined ones
 ///     rbacFile: /etc/palisade/rbac.yaml   # who may use which control verbs (see `Roles`)
 ///     socketGroup: palisade       # group of the control socket (mode 0660); "" or a missing group: root only
 public struct AgentConfig: Hashable, Sendable {
@@ -84,6 +85,12 @@ public struct AgentConfig: Hashable, Sendable {
                     throw ConfigError("\(where_): logGroup must be a number from 0 to 65535")
                 }
                 config.compiler.logGroup = value
+            case "quarantineExemption":
+                do {
+                    config.compiler.quarantineExemption = text.isEmpty ? nil : try SelectorParser.parse(text)
+                } catch {
+                    throw ConfigError("\(where_): quarantineExemption \"\(text)\" is not a valid selector: \(error)")
+                }
             case "ownTable":
                 guard let value = Bool(text) else {
                     throw ConfigError("\(where_): ownTable must be true or false")

@@ -185,6 +185,14 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(config.debounceMilliseconds, 50)
     }
 
+    func testQuarantineExemptionIsACalicoSelector() throws {
+        let config = try AgentConfig.parse("quarantineExemption: \"role == 'forensics'\"\n", path: "c.yaml")
+        XCTAssertEqual(config.compiler.quarantineExemption, .equals("role", "forensics"))
+        XCTAssertThrowsError(try AgentConfig.parse("quarantineExemption: \"role = x\"\n", path: "c.yaml")) { error in
+            XCTAssertTrue("\(error)".hasPrefix("c.yaml:1: quarantineExemption \"role = x\" is not a valid selector"), "\(error)")
+        }
+    }
+
     func testErrorsNameFileAndLine() {
         XCTAssertThrowsError(try AgentConfig.parse("tableName: ok\ndefaultPolicy: maybe\n", path: "c.yaml")) { error in
             XCTAssertEqual("\(error)", "c.yaml:2: defaultPolicy \"maybe\" is not one of allow, deny")
