@@ -42,7 +42,10 @@ extension TableBuilder {
         // In a namespaced policy, selectors see the policy's namespace unless a namespaceSelector
         // widens them; in a global policy, every namespace.
         let scope = entity.namespaceSelector == nil ? policy.namespace : nil
-        if entity.selector != nil || entity.namespaceSelector != nil {
+        // As Calico converts rules: any selector field in a namespaced policy confines the peer to
+        // the policy's namespace (unless a namespaceSelector says which), so `notSelector` alone
+        // means "pods of this namespace that do not match", not "any address that does not match".
+        if entity.selector != nil || entity.namespaceSelector != nil || (entity.notSelector != nil && scope != nil) {
             let selection = EndpointSelection.calico(namespace: scope, namespaceSelector: entity.namespaceSelector,
                                                      selector: entity.selector)
             condition = condition.and(selectionCondition(selection, side))

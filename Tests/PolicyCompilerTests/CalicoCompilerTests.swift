@@ -66,6 +66,25 @@ final class CalicoCompilerTests: XCTestCase {
         XCTAssertEqual(compiled.endpoints.first?.ingress, .policies(["cnp:shop/z", "shop/k", "cnp:shop/b", "cnp:shop/a-unordered"]))
     }
 
+    func testNotSelectorAloneStaysInsideTheNamespace() {
+        // Calico confines a namespaced rule's notSelector to the policy's namespace: "pods of shop
+        // that are not web", not "every address that is not web".
+        let policy = CalicoPolicy(namespace: "shop", name: "not-web", order: 1, selector: .equals("app", "db"),
+                                  ingress: [CalicoRule(action: .allow, source: CalicoEntityRule(notSelector: .equals("app", "web")))])
+        let compiled = PolicyCompiler.compile(DesiredState(namespaces: ["shop": C.shop, "edge": C.edge],
+                                                           endpoints: [C.db, C.web, C.gateway], calicoPolicies: [policy]))
+        let rules = compiled.table.chains["cnp.shop.not-web.in"]?.rules ?? []
+        XCTAssertEqual(rules.count, 2)
+        let v4 = rules.first { $0.exprs.contains(.payload(base: .network, offset: 12, length: 4, dreg: 1)) }
+        let lookups = v4?.exprs.compactMap { expr -> (String, Bool)? in
+            if case .lookup(_, let set, _, let invert) = expr { return (set, invert) }
+            return nil
+        } ?? []
+        XCTAssertEqual(lookups.map(\.1), [false, true], "in the namespace's set, and not in the web set")
+        XCTAssertEqual(compiled.table.sets[lookups[0].0]?.elements.count, 2, "shop's two pods")
+        XCTAssertEqual(compiled.table.sets[lookups[1].0]?.elements, [.address(C.ip("198.18.0.11"))])
+    }
+
     func testSelectorsScopeAndImpliedLabels() {
         // A global policy selects by namespace through projectcalico.org/namespace; a namespaced
         // policy's rule selector sees only its own namespace unless a namespaceSelector widens it.
