@@ -17,7 +17,8 @@ public final class ConntrackConnection {
     static let deletesPerDatagram = 128
     static let requestTimeoutMilliseconds: Int32 = 10_000
 
-    let socket: NetlinkSocket
+    private let netnsPath: String?
+    private(set) var socket: NetlinkSocket
     /// Receive buffer for every answer: dump datagrams are at most 32 KB.
     private let receiveBuffer: UnsafeMutableRawBufferPointer
     /// Room for one datagram of requests.
@@ -28,6 +29,7 @@ public final class ConntrackConnection {
     /// the socket is created inside that network namespace and sees its conntrack table; the
     /// process itself stays where it is.
     public init(netnsPath: String? = nil) throws {
+        self.netnsPath = netnsPath
         socket = try NetlinkSocket(netnsPath: netnsPath)
         receiveBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 128 * 1024, alignment: 16)
         sendBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
@@ -61,7 +63,10 @@ public final class ConntrackConnection {
     func dump(_ family: IPFamily) throws -> [DumpedConntrackEntry] {
         try Self.repeatingCutShortDumps(attempts: Self.dumpAttempts, what: "dump of the \(family.rawValue) conntrack table") { attempt in
             if attempt > 0 {
+                // On a fresh socket: the kernel may keep the broken dump pending on the old one, with
+                // nothing queued to read that would let it finish, and refuse a new dump (EBUSY).
                 // A bigger receive buffer makes another overrun less likely.
+                socket = try NetlinkSocket(netnsPath: netnsPath)
                 socket.growBuffer(send: false, to: (1 << attempt) * 1024 * 1024)
             }
             return try dumpOnce(family)
@@ -82,7 +87,7 @@ public final class ConntrackConnection {
             }
         }
         throw NftablesError(kind: .protocolViolation, operation: what, code: ENOBUFS,
-                            detail: "\(cause) in each of \(attempts) attempts; nothing was deleted, try again")
+                            detail: "\(cause) in each of \(attempts) attempts; the table could not be read completely, try again")
     }
 
     private func dumpOnce(_ family: IPFamily) throws -> [DumpedConntrackEntry] {
@@ -103,7 +108,8 @@ public final class ConntrackConnection {
 
     // MARK: Deleting
 
-    private func delete(_ entries: [DumpedConntrackEntry]) throws -> Int {
+    /// Deletes these dumped entries; returns how many the kernel deleted (ENOENT: already gone).
+    func delete(_ entries: [DumpedConntrackEntry]) throws -> Int {
         guard !entries.isEmpty else { return 0 }
         socket.growBuffer(send: false, to: Self.deletesPerDatagram * NftablesConnection.receiveBytesPerAnswer + 256 * 1024)
         var deleted = 0
