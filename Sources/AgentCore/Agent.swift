@@ -26,6 +26,7 @@ public final class Agent: @unchecked Sendable {
     private var holding = false
     private var pendingWork: DispatchWorkItem?
     private var repairs = 0
+    private var metrics = AgentMetrics()
     private var resyncTimer: DispatchSourceTimer?
     private var firstPendingEvent: Date?
 
@@ -130,9 +131,28 @@ public final class Agent: @unchecked Sendable {
     /// The desired state as last scanned, quarantines included.
     var currentState: DesiredState { lastScan?.state ?? DesiredState() }
 
+    /// Something changed the agent's table in the kernel (a change notification that was not the
+    /// agent's own): check and, if it differs, restore it at once rather than at the next resync.
+    public func kernelTableChanged() {
+        queue.async { [self] in
+            metrics.notifications += 1
+            reconcile(startup: false)
+        }
+    }
+
+    /// Counters and gauges for the metrics endpoint, as of the last reconcile.
+    public func metricsSnapshot() -> AgentMetrics {
+        queue.sync { metrics }
+    }
+
     private func reconcile(startup: Bool) {
         pendingWork = nil
         firstPendingEvent = nil
+        let started = DispatchTime.now()
+        defer {
+            metrics.reconciles += 1
+            metrics.lastReconcileSeconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+        }
         var scan = loader.scan()
         // Quarantines from agentctl join those from the state directory; one from a file takes
         // precedence when both name the same pod.
@@ -151,8 +171,18 @@ public final class Agent: @unchecked Sendable {
         if let error = scan.directoryError {
             logger.error("state.directory.unreadable", metadata: ["error": "\(error)"])
         }
+        let compileStarted = DispatchTime.now()
         let result = PolicyCompiler.compile(scan.state, options: config.compiler)
+        metrics.lastCompileSeconds = Double(DispatchTime.now().uptimeNanoseconds - compileStarted.uptimeNanoseconds) / 1e9
         compiled = result
+        metrics.endpoints = scan.state.endpoints.count
+        metrics.localEndpoints = result.endpoints.filter { $0.interface != nil }.count
+        metrics.policies = scan.state.policies.count + scan.state.calicoPolicies.count
+        metrics.quarantines = result.endpoints.filter { $0.quarantine != nil && $0.interface != nil }.count
+        metrics.rejectedFiles = scan.rejected.count
+        metrics.chains = result.table.chains.count
+        metrics.sets = result.table.sets.count
+        metrics.setElements = result.table.sets.values.reduce(0) { $0 + $1.elements.count }
 
         // After a restart the agent has no last good copy of a file that is broken now. Replacing the
         // table without that file's objects could open access it used to deny, so keep the table that
@@ -180,6 +210,7 @@ public final class Agent: @unchecked Sendable {
             }
             // Someone else changed or removed our table: put it back whole, and say so.
             repairs += 1
+            metrics.driftRepairs = repairs
             incremental = false
             logger.warning("reconcile.drift", metadata: ["repairs": "\(repairs)"])
         }
@@ -196,8 +227,18 @@ public final class Agent: @unchecked Sendable {
             ])
         } catch {
             lastError = "\(error)"
+            metrics.failedBatches += 1
             logger.error("reconcile.failed", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// Commits one batch, timing it for the metrics.
+    private func commit(_ changes: [Change]) throws {
+        let started = DispatchTime.now()
+        try dataplane.commit(changes)
+        metrics.batches += 1
+        metrics.lastBatchChanges = changes.count
+        metrics.lastCommitSeconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
     }
 
     /// Whether the table is created owned by this agent's netlink socket and persistent; turned off
@@ -217,7 +258,7 @@ public final class Agent: @unchecked Sendable {
         if incremental, let applied, let delta = table.changes(from: applied) {
             if delta.isEmpty { return }
             do {
-                try dataplane.commit(delta)
+                try commit(delta)
                 return
             } catch {
                 logger.warning("reconcile.incremental.failed", metadata: ["error": "\(error)", "changes": "\(delta.count)"])
@@ -225,13 +266,13 @@ public final class Agent: @unchecked Sendable {
         }
         let existing = try dataplane.tableFlags(family: .inet, name: tableName)
         do {
-            try dataplane.commit(table.replacementChanges(flags: flags, exists: existing != nil))
+            try commit(table.replacementChanges(flags: flags, exists: existing != nil))
             ownTable = owned
         } catch let error as NftablesError where owned && ownTable == nil
                     && (error.code == EINVAL || error.code == EOPNOTSUPP) && error.changeIndex == (existing != nil ? 1 : 0) {
             logger.warning("table.owner.unsupported", metadata: ["error": "\(error)"])
             ownTable = false
-            try dataplane.commit(table.replacementChanges(flags: [], exists: existing != nil))
+            try commit(table.replacementChanges(flags: [], exists: existing != nil))
         }
     }
 
