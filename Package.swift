@@ -34,6 +34,7 @@ let package = Package(
             "AgentCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .executableTarget(name: "palisade-bench", dependencies: ["PolicyModel", "NftablesModel", "PolicyCompiler", "NetworkAddress"]),
         .executableTarget(name: "agentctl", dependencies: [
             "AgentCore", "PolicyModel", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
