@@ -13,6 +13,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        // The registry and text encoder of the metrics endpoint; brings swift-atomics and swift-metrics, no SwiftNIO.
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
     ],
     targets: [
         // C layer: libnftnl + libmnl + kernel headers, plus prefixed shims for macros.
@@ -27,8 +29,9 @@ let package = Package(
         // Linux layer.
         .target(name: "NftablesNetlink", dependencies: ["CNftnl", "NftablesModel", "NetworkAddress"]),
         .target(name: "AgentCore", dependencies: [
-            "PolicyModel", "NftablesModel", "PolicyCompiler", "NftablesNetlink",
+            "PolicyModel", "NftablesModel", "PolicyCompiler", "NftablesNetlink", "NetworkAddress",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .executableTarget(name: "agentd", dependencies: [
             "AgentCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -27,6 +27,7 @@ public final class Agent: @unchecked Sendable {
     private var pendingWork: DispatchWorkItem?
     private var repairs = 0
     private var metrics = AgentMetrics()
+    private var lastReconcileEnd: Date?
     private var resyncTimer: DispatchSourceTimer?
     private var firstPendingEvent: Date?
 
@@ -74,9 +75,15 @@ public final class Agent: @unchecked Sendable {
             let now = Date()
             if firstPendingEvent == nil { firstPendingEvent = now }
             pendingWork?.cancel()
+            // Wait for a quiet moment, but not longer than the maximum after the first event of a
+            // burst, and never sooner than the minimum interval after the last reconcile: a burst
+            // of a thousand file writes becomes a few batches, not a thousand.
             let quiet = Double(config.debounceMilliseconds) / 1000
             let waited = now.timeIntervalSince(firstPendingEvent ?? now)
-            let delay = max(0, min(quiet, 1.0 - waited))
+            var delay = max(0, min(quiet, Double(config.maxDelayMilliseconds) / 1000 - waited))
+            if let last = lastReconcileEnd {
+                delay = max(delay, Double(config.minIntervalMilliseconds) / 1000 - now.timeIntervalSince(last))
+            }
             let work = DispatchWorkItem { [weak self] in self?.reconcile(startup: false) }
             pendingWork = work
             queue.asyncAfter(deadline: .now() + delay, execute: work)
@@ -150,6 +157,7 @@ public final class Agent: @unchecked Sendable {
         firstPendingEvent = nil
         let started = DispatchTime.now()
         defer {
+            lastReconcileEnd = Date()
             metrics.reconciles += 1
             metrics.lastReconcileSeconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
         }

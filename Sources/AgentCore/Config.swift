@@ -10,6 +10,8 @@ import Yams
 ///     interfacePrefix: pl         # host-side workload interfaces; unknown ones are dropped
 ///     nodeName: node-3            # only pods with this spec.nodeName (or none) are local
 ///     debounceMilliseconds: 200   # quiet time after a file event before a rescan
+///     maxDelayMilliseconds: 1000  # a burst of events delays its reconcile at most this long
+///     minIntervalMilliseconds: 100  # at least this long between reconciles caused by file events
 ///     resyncSeconds: 60           # read the table back this often and repair drift (0: never)
 ///     ownTable: true              # only the agent may change its table while it runs (kernel >= 6.9)
 ///     nodeToWorkload: allow       # the node's own traffic to its pods (kubelet probes): allow, or policy
@@ -17,9 +19,14 @@ import Yams
 ///     quarantineExemption: "role == 'forensics'"   # pods that may still reach quarantined ones
 ///     rbacFile: /etc/palisade/rbac.yaml   # who may use which control verbs (see `Roles`)
 ///     socketGroup: palisade       # group of the control socket (mode 0660); "" or a missing group: root only
+///     metricsAddress: 127.0.0.1:9464   # Prometheus metrics at http://ADDRESS/metrics; absent or "": off
 public struct AgentConfig: Hashable, Sendable {
     public var compiler = CompilerOptions()
     public var debounceMilliseconds = 200
+    /// The longest a burst of file events can delay its reconcile.
+    public var maxDelayMilliseconds = 1000
+    /// The shortest time between two reconciles caused by file events.
+    public var minIntervalMilliseconds = 100
     /// How often the table is read back and repaired if it differs (0: never).
     public var resyncSeconds = 60
     /// Create the table owned by the agent and persistent (NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST).
@@ -29,6 +36,8 @@ public struct AgentConfig: Hashable, Sendable {
     /// The control socket's group (mode 0660), so members can reach the socket at all; the roles
     /// file then decides what each may do. Nil: the socket is root's alone (mode 0600).
     public var socketGroup: String? = "palisade"
+    /// Where the Prometheus metrics endpoint listens; nil: no endpoint.
+    public var metricsAddress: MetricsAddress?
 
     public init() {}
 
@@ -96,6 +105,11 @@ public struct AgentConfig: Hashable, Sendable {
                     throw ConfigError("\(where_): ownTable must be true or false")
                 }
                 config.ownTable = value
+            case "maxDelayMilliseconds", "minIntervalMilliseconds":
+                guard let value = Int(text), (0...60_000).contains(value) else {
+                    throw ConfigError("\(where_): \(key) must be a number from 0 to 60000")
+                }
+                if key == "maxDelayMilliseconds" { config.maxDelayMilliseconds = value } else { config.minIntervalMilliseconds = value }
             case "resyncSeconds":
                 guard let value = Int(text), (0...86_400).contains(value) else {
                     throw ConfigError("\(where_): resyncSeconds must be a number from 0 to 86400")
@@ -111,6 +125,13 @@ public struct AgentConfig: Hashable, Sendable {
                     throw ConfigError("\(where_): socketGroup \"\(text)\" must be a group name or gid (empty: root only)")
                 }
                 config.socketGroup = text.isEmpty ? nil : text
+            case "metricsAddress":
+                do {
+                    config.metricsAddress = text.isEmpty ? nil : try MetricsAddress(parsing: text)
+                } catch {
+                    throw ConfigError("\(where_): metricsAddress \"\(text)\" \(error): the endpoint has no authentication, "
+                                      + "so only a local address makes sense, such as 127.0.0.1:9464 or \"[::1]:9464\" (\"\": off)")
+                }
             default:
                 throw ConfigError("\(where_): unknown configuration key \"\(key)\"")
             }

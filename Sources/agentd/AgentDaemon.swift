@@ -43,11 +43,36 @@ struct AgentDaemon: ParsableCommand {
         let agent = Agent(config: agentConfig, stateDirectory: stateDir, dataDirectory: dataDir, dataplane: connection,
                           connectionTracker: try? ConntrackConnection(), events: events, logger: logger)
         try agent.start()
+        // Drift repair within a second: a change notification for the agent's table that the
+        // agent's own socket did not commit makes it compare and restore the table at once. If
+        // the monitor cannot start, the periodic resync still repairs.
+        let monitorLogger = logger
+        var monitor: TableMonitor?
+        do {
+            let tableMonitor = try TableMonitor(
+                table: agentConfig.compiler.tableName, ignoringPortIDs: [connection.portID],
+                onError: { error in monitorLogger.warning("table.monitor.error", metadata: ["error": "\(error)"]) },
+                onChange: { agent.kernelTableChanged() })
+            try tableMonitor.start()
+            monitor = tableMonitor
+            logger.info("table.monitor.started", metadata: ["table": "inet \(agentConfig.compiler.tableName)"])
+        } catch {
+            logger.error("table.monitor.unavailable", metadata: [
+                "error": "\(error)", "resyncSeconds": "\(agentConfig.resyncSeconds)"])
+        }
         let server = ControlServer(path: socket, rolesFile: agentConfig.rbacFile, socketGroup: agentConfig.socketGroup,
                                    events: events, logger: logger) { request, peer in
             AgentDaemon.handle(request, peer: peer, agent: agent)
         }
         try server.start()
+        if let address = agentConfig.metricsAddress {
+            // Enforcement does not depend on the metrics: without them the agent runs on, and says why.
+            do {
+                try MetricsServer(address: address, agent: agent, logger: logger).start()
+            } catch {
+                logger.error("metrics.unavailable", metadata: ["error": "\(error)"])
+            }
+        }
         _ = try? events.append(Event(type: .agentStart, actor: .agent, outcome: .applied, generation: agent.status().generation,
                                      details: ["stateDirectory": stateDir, "table": "inet \(agentConfig.compiler.tableName)"]))
         logger.info("agent.started", metadata: ["state": "\(stateDir)", "socket": "\(socket)",
@@ -73,7 +98,7 @@ struct AgentDaemon: ParsableCommand {
         hangup.setEventHandler { _ = agent.syncNow() }
         hangup.resume()
         sources.append(hangup)
-        withExtendedLifetime(sources) { dispatchMain() }
+        withExtendedLifetime((sources, monitor)) { dispatchMain() }
     }
 
     static func explain(_ request: ControlRequest, agent: Agent) -> ControlResponse {

@@ -161,6 +161,33 @@ final class AgentTests: XCTestCase {
         XCTAssertEqual(agent.status().policies, 1)
     }
 
+    func testABurstOfAThousandPodFilesBecomesAFewBatches() throws {
+        let dataplane = FakeDataplane()
+        var config = AgentConfig()
+        config.debounceMilliseconds = 100
+        config.resyncSeconds = 0
+        let agent = Agent(config: config, stateDirectory: directory, dataDirectory: directory + "-data", dataplane: dataplane,
+                          logger: Logger(label: "test"))
+        try agent.start()
+        let before = dataplane.commits.count
+        for index in 0..<1000 {
+            try write("pods/p\(index).yaml", """
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: p\(index), namespace: burst, labels: {app: a\(index % 10)}}
+                status: {phase: Running, podIPs: [{ip: 198.18.\(index / 250).\(index % 250 + 1)}]}
+                """)
+        }
+        let deadline = Date().addingTimeInterval(20)
+        while agent.status().endpoints < 1000 && Date() < deadline { usleep(50_000) }
+        usleep(500_000)
+        XCTAssertEqual(agent.status().endpoints, 1000)
+        let batches = dataplane.commits.count - before
+        XCTAssertGreaterThanOrEqual(batches, 1)
+        XCTAssertLessThanOrEqual(batches, 10, "1,000 file writes must coalesce into a few batches, not \(batches)")
+        print("1000 pod files written: \(batches) batches")
+    }
+
     func testGetRows() throws {
         try write("pods.yaml", Self.pods)
         try write("deny.yaml", Self.denyAll)
