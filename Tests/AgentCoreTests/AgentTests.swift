@@ -212,6 +212,12 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(config.debounceMilliseconds, 50)
     }
 
+    func testTheShippedExampleConfigurationIsValidAndSaysTheDefaults() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../Packaging/examples/agentd.yaml").standardized.path
+        XCTAssertEqual(try AgentConfig.load(path: path), AgentConfig())
+    }
+
     func testQuarantineExemptionIsACalicoSelector() throws {
         let config = try AgentConfig.parse("quarantineExemption: \"role == 'forensics'\"\n", path: "c.yaml")
         XCTAssertEqual(config.compiler.quarantineExemption, .equals("role", "forensics"))
