@@ -195,14 +195,17 @@ public final class Agent: @unchecked Sendable {
         // After a restart the agent has no last good copy of a file that is broken now. Replacing the
         // table without that file's objects could open access it used to deny, so keep the table that
         // is in force until the file is fixed.
-        if applied == nil && (!scan.rejectedWithoutLastGood.isEmpty || scan.directoryError != nil) {
-            let existing = (try? dataplane.readTable(family: .inet, name: tableName)) ?? nil
-            if existing != nil {
+        if applied == nil && (!scan.rejectedWithoutLastGood.isEmpty || scan.directoryError != nil || !stored.rejected.isEmpty) {
+            // If the kernel cannot even say whether the table exists, assume it does: holding is
+            // the safe side.
+            var exists = true
+            do { exists = try dataplane.tableFlags(family: .inet, name: tableName) != nil } catch {}
+            if exists {
                 if !holding {
                     logger.warning("reconcile.holding", metadata: ["reason": "files rejected at start-up; previous rules stay in force"])
                 }
                 holding = true
-                lastError = "holding the rules in force: \(scan.rejectedWithoutLastGood.count) file(s) rejected since start-up"
+                lastError = "holding the rules in force: \(scan.rejectedWithoutLastGood.count + stored.rejected.count) file(s) rejected since start-up"
                 return
             }
         }
@@ -236,6 +239,9 @@ public final class Agent: @unchecked Sendable {
         } catch {
             lastError = "\(error)"
             metrics.failedBatches += 1
+            // When the kernel's answers were lost, the batch may or may not have been applied:
+            // forget what was applied, so the next reconcile replaces the table as a whole.
+            if let failure = error as? NftablesError, failure.kind == .protocolViolation { applied = nil }
             logger.error("reconcile.failed", metadata: ["error": "\(error)"])
         }
     }

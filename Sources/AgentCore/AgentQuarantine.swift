@@ -54,6 +54,10 @@ extension Agent {
                                           outcome: refusal.exitCode == 1 ? .refused : .failed, error: refusal.description,
                                           command: command))
             throw refusal
+        } catch {
+            _ = try? events?.append(Event(type: type, actor: Actor(actor), target: podID, reason: reason,
+                                          outcome: .failed, error: "\(error)", command: command))
+            throw error
         }
     }
 
@@ -77,9 +81,10 @@ extension Agent {
             reason: trimmed, podUID: endpoint?.uid, futurePods: futurePods,
             requestedBy: "\(actor.userName) (uid \(actor.uid))", requestedAt: Self.timestamp())
         try quarantineStore.write(quarantine)
-        let before = generation
+        // Success is "the kernel took whatever change the quarantine needs" — none at all for a pod
+        // that has no address yet or is on another node.
         reconcileNow()
-        guard lastError == nil, generation > before || isQuarantineApplied(podID) else {
+        guard lastError == nil else {
             // The kernel refused the batch: nothing changed there, so take the request back too.
             let error = lastError ?? "the quarantine did not reach the kernel"
             try? quarantineStore.remove(podID)
@@ -112,9 +117,8 @@ extension Agent {
             throw OperationRefusal("the quarantine of \(podID) comes from \(file) in the state directory: remove that file to release it")
         }
         try quarantineStore.remove(podID)
-        let before = generation
         reconcileNow()
-        guard lastError == nil, generation > before else {
+        guard lastError == nil else {
             let error = lastError ?? "the release did not reach the kernel"
             try? quarantineStore.write(quarantine)
             reconcileNow()
@@ -123,10 +127,6 @@ extension Agent {
         logger.notice("quarantine.released", metadata: ["pod": "\(podID)", "actor": "\(actor.userName)"])
         return QuarantineOutcome(message: "released \(podID): generation \(generation)", generation: generation,
                                  conntrackEntriesDeleted: 0)
-    }
-
-    private func isQuarantineApplied(_ podID: String) -> Bool {
-        compiled?.endpoints.first { $0.endpoint.id == podID }?.quarantine != nil
     }
 
     static func timestamp() -> String {

@@ -21,7 +21,9 @@ final class QuarantineStore {
     /// The stored quarantines, and the files that could not be read (reported, never dropped silently).
     func load() -> (quarantines: [Quarantine], rejected: [RejectedFile]) {
         let scan = loader.scan()
-        return (scan.state.quarantines, scan.rejected)
+        var rejected = scan.rejected
+        if let error = scan.directoryError { rejected.append(RejectedFile(path: directory, line: 1, message: error)) }
+        return (scan.state.quarantines, rejected)
     }
 
     func path(for podID: String) -> String {

@@ -68,7 +68,15 @@ public final class StateLoader {
                 guard let text = String(data: data, encoding: .utf8) else {
                     throw DocumentError(location: SourceLocation(file: path, line: 1), message: "the file is not UTF-8 text")
                 }
-                entry.objects = try DocumentDecoder.decode(text, path: path)
+                let objects = try DocumentDecoder.decode(text, path: path)
+                // A file truncated to zero bytes is most likely being rewritten in place
+                // (`kubectl get ... > file`): dropping its objects would open what they closed, so
+                // keep them until the file has content again.
+                if data.isEmpty, let previous = entry.objects, !previous.isEmpty {
+                    throw DocumentError(location: SourceLocation(file: path, line: 1),
+                                        message: "the file is empty; its \(previous.count) objects stay in force until it has content again (delete the file to remove them)")
+                }
+                entry.objects = objects
                 entry.rejection = nil
             } catch let error as DocumentError {
                 let rejection = RejectedFile(path: path, line: error.location.line, message: error.message)

@@ -33,6 +33,11 @@ public enum Match {
         [.meta(key: side.metaKey, dreg: .reg1), .lookup(sreg: .reg1, set: map, dreg: .verdictRegister, invert: false)]
     }
 
+    /// `iifname @SET`: the interface is in an ifname set.
+    public static func interfaceInSet(_ side: InterfaceSide, _ set: String) -> [Expr] {
+        [.meta(key: side.metaKey, dreg: .reg1), .lookup(sreg: .reg1, set: set, dreg: nil, invert: false)]
+    }
+
     /// `iifname "PREFIX*"`: compares only the prefix's bytes.
     public static func interfacePrefix(_ side: InterfaceSide, _ prefix: String) -> [Expr] {
         [.meta(key: side.metaKey, dreg: .reg1), .cmp(sreg: .reg1, op: .eq, data: Array(prefix.utf8))]

@@ -29,24 +29,23 @@ extension Table {
         var changes: [Change] = []
         let chainNames = chains.keys.sorted()
         for name in chainNames {
-            var header = chains[name]!
+            guard var header = chains[name] else { continue }
             header.rules = []
             changes.append(.addChain(table: self.name, family: family, chain: header))
         }
         let setNames = sets.keys.sorted()
         for name in setNames {
-            var header = sets[name]!
+            guard var header = sets[name] else { continue }
             header.elements = []
             changes.append(.addSet(table: self.name, family: family, set: header))
         }
         for name in setNames {
-            let set = sets[name]!
-            if set.elements.isEmpty { continue }
+            guard let set = sets[name], !set.elements.isEmpty else { continue }
             let sorted = set.elements.sorted { $0.key.lexicographicallyPrecedes($1.key) }
             changes.append(.addElements(table: self.name, family: family, set: name, keyType: set.keyType, elements: sorted))
         }
         for name in chainNames {
-            for rule in chains[name]!.rules {
+            for rule in chains[name]?.rules ?? [] {
                 changes.append(.addRule(table: self.name, family: family, chain: name, rule: rule))
             }
         }
@@ -68,26 +67,33 @@ extension Table {
             if let previous = old.chains[chainName], previous.hook != chain.hook { return nil }
         }
         for (setName, set) in sets {
-            if let previous = old.sets[setName],
-               previous.keyType != set.keyType || previous.dataType != set.dataType || previous.flags != set.flags {
+            guard let previous = old.sets[setName] else { continue }
+            if previous.keyType != set.keyType || previous.dataType != set.dataType || previous.flags != set.flags {
                 return nil
             }
+            // Editing an interval set element by element (a lone end, a split range) is fragile in
+            // the kernel; such sets are named after their content, so a change means a new set anyway.
+            if set.isInterval && previous.elements != set.elements { return nil }
+        }
+        // A removed map may still point at removed chains; replacing is simpler than ordering that.
+        for (setName, set) in old.sets where sets[setName] == nil && set.isMap && !set.elements.isEmpty {
+            return nil
         }
         var changes: [Change] = []
         let chainNames = chains.keys.sorted()
         let setNames = sets.keys.sorted()
         for chainName in chainNames where old.chains[chainName] == nil {
-            var header = chains[chainName]!
+            guard var header = chains[chainName] else { continue }
             header.rules = []
             changes.append(.addChain(table: name, family: family, chain: header))
         }
         for setName in setNames where old.sets[setName] == nil {
-            var header = sets[setName]!
+            guard var header = sets[setName] else { continue }
             header.elements = []
             changes.append(.addSet(table: name, family: family, set: header))
         }
         for setName in setNames {
-            let set = sets[setName]!
+            guard let set = sets[setName] else { continue }
             let previous = old.sets[setName]?.elements ?? []
             let removed = previous.subtracting(set.elements)
             let added = set.elements.subtracting(previous)
@@ -102,11 +108,11 @@ extension Table {
         }
         // Chains that are gone lose their rules first, so nothing they jump to or look up is still
         // in use when it is deleted.
-        for chainName in old.chains.keys.sorted() where chains[chainName] == nil && !(old.chains[chainName]!.rules.isEmpty) {
+        for chainName in old.chains.keys.sorted() where chains[chainName] == nil && !(old.chains[chainName]?.rules.isEmpty ?? true) {
             changes.append(.flushChain(table: name, family: family, chain: chainName))
         }
         for chainName in chainNames {
-            let chain = chains[chainName]!
+            guard let chain = chains[chainName] else { continue }
             guard let previous = old.chains[chainName] else {
                 for rule in chain.rules { changes.append(.addRule(table: name, family: family, chain: chainName, rule: rule)) }
                 continue

@@ -105,6 +105,10 @@ struct TableBuilder {
     var chains: [String: Chain] = [:]
     var sets: [String: NftSet] = [:]
     var warnings: [CompilerWarning] = []
+    /// What each derived kernel name stands for. Names are hashes of their meaning; if two meanings
+    /// ever hash alike (or a crafted policy tries to make them), the second gets another name
+    /// instead of silently sharing the first one's set or chain.
+    var meanings: [String: String] = [:]
     /// Endpoint chains already built, by profile: most endpoints share one.
     var chainOfProfile: [Direction: [EndpointProfile: String]] = [:]
     let policiesByID: [String: OrderedPolicy]
@@ -142,27 +146,38 @@ struct TableBuilder {
         var egressDispatch = NftSet(name: Layout.egressDispatch, keyType: .ifname, dataType: .verdict)
         var ingressDispatch = NftSet(name: Layout.ingressDispatch, keyType: .ifname, dataType: .verdict)
         var compiled: [CompiledEndpoint] = []
-        var interfaceOwners: [String: String] = [:]
+        var quarantinedInterfaces = NftSet(name: Layout.quarantinedInterfaces, keyType: .ifname)
 
+        // Which local endpoint claims which interface. An interface claimed twice is dispatched to
+        // nobody (the prefix rule then drops its packets): letting one claimant win would let a pod
+        // take over another's interface, quarantine included. An interface without the workload
+        // prefix is not dispatched either: the agent only governs workload interfaces.
+        var claimants: [String: [String]] = [:]
+        for endpoint in state.endpoints where isLocal(endpoint) {
+            claimants[interface(of: endpoint), default: []].append(endpoint.id)
+        }
         for endpoint in state.endpoints {
             let ingress = profile(of: endpoint, .ingress)
             let egress = profile(of: endpoint, .egress)
             var entry = CompiledEndpoint(endpoint: endpoint, interface: nil, ingress: ingress, egress: egress,
                                          ingressChain: nil, egressChain: nil, quarantine: state.quarantine(of: endpoint))
             if isLocal(endpoint) {
-                let interface = endpoint.interface ?? Naming.derivedInterface(
-                    prefix: options.interfacePrefix, namespace: endpoint.namespace, name: endpoint.name)
-                if let owner = interfaceOwners[interface] {
+                let interface = interface(of: endpoint)
+                let owners = claimants[interface] ?? []
+                if owners.count > 1 {
                     warnings.append(CompilerWarning(message:
-                        "\(endpoint.id): interface \(interface) is already used by \(owner); \(endpoint.id) is not dispatched"))
+                        "\(endpoint.id): interface \(interface) is also claimed by \(owners.filter { $0 != endpoint.id }.joined(separator: ", ")); none of them is dispatched (their traffic is dropped)"))
+                } else if !options.interfacePrefix.isEmpty && !interface.hasPrefix(options.interfacePrefix) {
+                    warnings.append(CompilerWarning(message:
+                        "\(endpoint.id): interface \(interface) does not start with the workload prefix \(options.interfacePrefix); it is not dispatched"))
                 } else {
-                    interfaceOwners[interface] = endpoint.id
                     // A quarantined endpoint's entries jump straight to the quarantine chains, ahead
                     // of the established-state check: live connections stop as well.
                     let ingressChain = entry.quarantine == nil ? endpointChain(ingress, .ingress) : quarantineChain(.ingress)
                     let egressChain = entry.quarantine == nil ? endpointChain(egress, .egress) : quarantineChain(.egress)
                     ingressDispatch.elements.insert(.interface(interface, verdict: .jump(ingressChain)))
                     egressDispatch.elements.insert(.interface(interface, verdict: .jump(egressChain)))
+                    if entry.quarantine != nil { quarantinedInterfaces.elements.insert(SetElement(key: Bytes.ifname(interface))) }
                     entry.interface = interface
                     entry.ingressChain = ingressChain
                     entry.egressChain = egressChain
@@ -170,10 +185,15 @@ struct TableBuilder {
             }
             compiled.append(entry)
         }
+        sets[quarantinedInterfaces.name] = quarantinedInterfaces
         sets[egressDispatch.name] = egressDispatch
         sets[ingressDispatch.name] = ingressDispatch
         let table = Table(family: .inet, name: options.tableName, chains: Array(chains.values), sets: Array(sets.values))
         return CompiledRuleset(table: table, endpoints: compiled, warnings: warnings)
+    }
+
+    func interface(of endpoint: Endpoint) -> String {
+        endpoint.interface ?? Naming.derivedInterface(prefix: options.interfacePrefix, namespace: endpoint.namespace, name: endpoint.name)
     }
 
     func isLocal(_ endpoint: Endpoint) -> Bool {
@@ -201,18 +221,41 @@ struct TableBuilder {
         add(Chain(name: Layout.forwardChain, hook: ChainHook(point: .forward, priority: 0, policy: .accept),
                   rules: forwardRules))
         add(Chain(name: Layout.toWorkloadChain, rules: toWorkloadRules))
+        // A quarantined pod is cut off from its node too (kubelet, hostNetwork services), whatever
+        // nodeToWorkload says: these base chains see the node's own traffic, which forward does not.
+        let toQuarantined = Rule(Match.interfaceInSet(.output, Layout.quarantinedInterfaces) + [.counter, .verdict(.drop)],
+                                 comment: "quarantined: nothing from the node")
+        let fromQuarantined = Rule(Match.interfaceInSet(.input, Layout.quarantinedInterfaces) + [.counter, .verdict(.drop)],
+                                   comment: "quarantined: nothing to the node")
+        add(Chain(name: Layout.inputChain, hook: ChainHook(point: .input, priority: 0, policy: .accept), rules: [fromQuarantined]))
         if options.nodeToWorkload == .policy {
             // Traffic the node itself sends to its pods (kubelet probes among it) is judged by the
             // pods' ingress policy like any other source.
-            var outputRules = [Rule(Match.interfaceVmap(.output, map: Layout.ingressDispatch))]
+            var outputRules = [toQuarantined, Rule(Match.interfaceVmap(.output, map: Layout.ingressDispatch))]
             if !prefix.isEmpty {
                 outputRules.append(Rule(Match.interfacePrefix(.output, prefix) + [.counter, .verdict(.drop)], comment: unknown))
             }
             add(Chain(name: Layout.outputChain, hook: ChainHook(point: .output, priority: 0, policy: .accept), rules: outputRules))
+        } else {
+            add(Chain(name: Layout.outputChain, hook: ChainHook(point: .output, priority: 0, policy: .accept), rules: [toQuarantined]))
         }
     }
 
     mutating func add(_ chain: Chain) { chains[chain.name] = chain }
+
+    /// The name for an object that means `meaning`, derived from `base`: `base` itself unless it
+    /// already stands for something else. `isNew` says whether the object still has to be built.
+    mutating func claim(_ base: String, meaning: String) -> (name: String, isNew: Bool) {
+        var name = base
+        var attempt = 1
+        while let existing = meanings[name] {
+            if existing == meaning { return (name, false) }
+            attempt += 1
+            name = base + ".\(attempt)"
+        }
+        meanings[name] = meaning
+        return (name, true)
+    }
 
     // MARK: Quarantine
 
@@ -309,9 +352,9 @@ struct TableBuilder {
         case .defaultAllow: return defaultChain(.allow, direction)
         case .defaultDeny: return defaultChain(.deny, direction)
         case .policies(let ids, let passTo):
-            let key = direction.rawValue + ":" + ids.joined(separator: ",") + ":" + (passTo?.rawValue ?? "")
-            let name = "ep." + Naming.shortHash(key) + "." + direction.short
-            if chains[name] != nil { return name }
+            let key = direction.rawValue + ":" + ids.joined(separator: "\u{0}") + ":" + (passTo?.rawValue ?? "")
+            let (name, isNew) = claim("ep." + Naming.shortHash(key) + "." + direction.short, meaning: "endpoint " + key)
+            if !isNew { return name }
             var rules = [
                 Rule(Match.ctState([.established, .related]) + [.verdict(allowed(direction))]),
                 Rule(Match.ctState([.invalid]) + [.verdict(.drop)]),
@@ -339,8 +382,9 @@ struct TableBuilder {
         case .calico(let calico): base = calico.isGlobal ? "gnp.\(calico.name)" : "cnp.\(calico.namespace ?? "").\(calico.name)"
         }
         let suffix = "." + direction.short + (passTarget.map { ".pass-" + $0.rawValue } ?? "")
-        let name = Naming.readable(base, fallbackPrefix: "pol.", suffix: suffix)
-        if chains[name] != nil { return name }
+        let (name, isNew) = claim(Naming.readable(base, fallbackPrefix: "pol.", suffix: suffix),
+                                  meaning: "policy \(policy.id) \(suffix)")
+        if !isNew { return name }
         var rules: [Rule] = []
         switch policy.source {
         case .kubernetes(let k8s):

@@ -105,7 +105,9 @@ enum EndpointSelection: Hashable {
         switch self {
         case .kubernetes(let peer): return "k8s:" + peer.canonicalText
         case .calico(let namespace, let namespaceSelector, let selector):
-            return "calico:ns=\(namespace ?? "*") nsSelector=\(namespaceSelector?.canonicalText ?? "*") selector=\(selector?.canonicalText ?? "*")"
+            // Each part length-prefixed: selector texts may contain anything inside their quotes.
+            func part(_ text: String?) -> String { text.map { "\($0.utf8.count):\($0)" } ?? "*" }
+            return "calico:ns=\(part(namespace)) nsSelector=\(part(namespaceSelector?.canonicalText)) selector=\(part(selector?.canonicalText))"
         case .policyTargets(let namespace, let selector): return "targets:\(namespace) \(selector.canonicalText)"
         case .everything: return "everything"
         }

@@ -11,8 +11,13 @@
 // needed to carry "allowed" between chains and nothing falls through to a later rule by accident.
 public enum Layout {
     public static let forwardChain = "forward"
-    /// Only with `nodeToWorkload: policy`: the node's own traffic to its pods.
+    /// The node's own traffic to its pods: quarantined pods always; with `nodeToWorkload: policy`
+    /// every pod's ingress policy.
     public static let outputChain = "output"
+    /// The node's own input: only quarantined pods' traffic is dropped there.
+    public static let inputChain = "input"
+    /// Interfaces of quarantined pods, for the input and output chains.
+    public static let quarantinedInterfaces = "quarantined-interfaces"
     public static let toWorkloadChain = "to-workload"
     public static let egressDispatch = "egress-dispatch"
     public static let ingressDispatch = "ingress-dispatch"

@@ -42,7 +42,7 @@ enum Naming {
         return hash
     }
 
-    static func shortHash(_ text: String, digits: Int = 12) -> String {
+    static func shortHash(_ text: String, digits: Int = 16) -> String {
         let hex = String(fnv1a(text), radix: 16)
         let padded = String(repeating: "0", count: max(0, 16 - hex.count)) + hex
         return String(padded.prefix(digits))

@@ -6,8 +6,9 @@ import PolicyModel
 extension TableBuilder {
     /// Addresses of the endpoints a selection names, one set per family.
     mutating func selectionSet(_ selection: EndpointSelection, _ family: IPFamily) -> String {
-        let name = "sel." + Naming.shortHash(selection.canonicalText) + "." + family.short
-        if sets[name] != nil { return name }
+        let (name, isNew) = claim("sel." + Naming.shortHash(selection.canonicalText) + "." + family.short,
+                                  meaning: "selection \(family) " + selection.canonicalText)
+        if !isNew { return name }
         var set = NftSet(name: name, keyType: family == .ipv4 ? .ipv4Address : .ipv6Address)
         for endpoint in state.endpoints where selection.matches(endpoint, state) {
             for address in endpoint.addresses where address.family == family {
@@ -21,8 +22,9 @@ extension TableBuilder {
     /// An interval set of prefixes of one family (merged, as the kernel requires).
     mutating func prefixSet(_ prefixes: [CIDR], _ family: IPFamily) -> String {
         let ofFamily = prefixes.filter { $0.family == family }.sorted()
-        let name = "net." + Naming.shortHash(ofFamily.map(\.description).joined(separator: ",")) + "." + family.short
-        if sets[name] == nil {
+        let key = ofFamily.map(\.description).joined(separator: ",")
+        let (name, isNew) = claim("net." + Naming.shortHash(key) + "." + family.short, meaning: "prefixes " + key)
+        if isNew {
             sets[name] = NftSet(name: name, keyType: family == .ipv4 ? .ipv4Address : .ipv6Address, flags: .interval,
                                 elements: IntervalElements.elements(for: ofFamily))
         }
@@ -32,8 +34,9 @@ extension TableBuilder {
     /// An interval set of port ranges.
     mutating func portSet(_ ranges: [ClosedRange<UInt16>]) -> String {
         let sorted = ranges.sorted { ($0.lowerBound, $0.upperBound) < ($1.lowerBound, $1.upperBound) }
-        let name = "port." + Naming.shortHash(sorted.map { "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ","))
-        if sets[name] == nil {
+        let key = sorted.map { "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ",")
+        let (name, isNew) = claim("port." + Naming.shortHash(key), meaning: "ports " + key)
+        if isNew {
             sets[name] = NftSet(name: name, keyType: .inetService, flags: .interval,
                                 elements: IntervalElements.elements(forPorts: sorted))
         }
@@ -44,8 +47,8 @@ extension TableBuilder {
     /// a container port of that name and protocol.
     mutating func namedPortSet(_ targets: EndpointSelection, port portName: String, proto: UInt8, _ family: IPFamily) -> String {
         let key = "\(targets.canonicalText) port=\(portName)/\(proto)"
-        let name = "np." + Naming.shortHash(key) + "." + family.short
-        if sets[name] != nil { return name }
+        let (name, isNew) = claim("np." + Naming.shortHash(key) + "." + family.short, meaning: "named port \(family) " + key)
+        if !isNew { return name }
         var set = NftSet(name: name, keyType: family == .ipv4 ? .ipv4AddressService : .ipv6AddressService)
         for endpoint in state.endpoints where targets.matches(endpoint, state) {
             guard let named = endpoint.namedPorts.first(where: { $0.name == portName && $0.proto.number == proto }) else { continue }

@@ -30,7 +30,9 @@ public indirect enum SelectorExpression: Hashable, Sendable {
 
     /// A canonical text form (Calico syntax, fully parenthesised), equal for equal expressions.
     public var canonicalText: String {
-        func quote(_ s: String) -> String { "'" + s + "'" }
+        // Escaped, so that no two different expressions share a text: names of kernel sets are
+        // derived from it.
+        func quote(_ s: String) -> String { "'" + s.replacingEvery("\\", with: "\\\\").replacingEvery("'", with: "\\'") + "'" }
         switch self {
         case .all: return "all()"
         case .has(let key): return "has(\(key))"

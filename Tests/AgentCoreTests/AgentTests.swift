@@ -107,6 +107,20 @@ final class AgentTests: XCTestCase {
         XCTAssertEqual(after.policies, 0)
     }
 
+    func testATruncatedFileKeepsItsObjectsUntilItHasContentAgain() throws {
+        try write("pods.yaml", Self.pods)
+        try write("deny.yaml", Self.denyAll)
+        let dataplane = FakeDataplane()
+        let agent = makeAgent(dataplane)
+        _ = agent.syncNow()
+        try write("deny.yaml", "")
+        let truncated = agent.syncNow()
+        XCTAssertEqual(truncated.policies, 1, "half-rewritten files must not open access")
+        XCTAssertEqual(truncated.rejectedFiles.first?.message.hasPrefix("the file is empty"), true)
+        try FileManager.default.removeItem(atPath: directory + "/deny.yaml")
+        XCTAssertEqual(agent.syncNow().policies, 0)
+    }
+
     func testStartupWithABrokenFileHoldsTheTableInForce() throws {
         try write("pods.yaml", Self.pods)
         try write("deny.yaml", "kind: [unclosed\n")

@@ -142,6 +142,25 @@ final class QuarantineTests: XCTestCase {
         XCTAssertTrue(EventLog.verify(path: path).isIntact)
     }
 
+    func testPodsWithoutAddressOrOnAnotherNodeAreQuarantinedAndReleasedWithoutAKernelChange() throws {
+        try (AgentTests.pods + """
+
+        ---
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: pending, namespace: shop}
+        status: {phase: Pending}
+        """).write(toFile: directory + "/pods.yaml", atomically: true, encoding: .utf8)
+        let dataplane = FakeDataplane()
+        let agent = makeAgent(dataplane)
+        _ = agent.syncNow()
+        let outcome = try agent.quarantine("shop/pending", reason: "suspicious image", futurePods: false, actor: alice)
+        XCTAssertTrue(outcome.message.contains("no address yet"), outcome.message)
+        XCTAssertEqual(agent.rows(kind: "quarantines")?.first?["active"], "no")
+        _ = try agent.release("shop/pending", actor: alice)
+        XCTAssertEqual(agent.rows(kind: "quarantines")?.count, 0)
+    }
+
     func testAFailedBatchLeavesNoQuarantineBehind() throws {
         let dataplane = FakeDataplane()
         let agent = makeAgent(dataplane)

@@ -85,6 +85,27 @@ final class CalicoCompilerTests: XCTestCase {
         XCTAssertEqual(compiled.table.sets[lookups[1].0]?.elements, [.address(C.ip("198.18.0.11"))])
     }
 
+    func testSelectorsThatPrintAlikeDoNotShareASet() throws {
+        // `role in {"x','y"}` once printed like `role in {'x','y'}`: a crafted policy could then
+        // hand its empty set to another policy's Deny rule. The texts are escaped now, and a name
+        // that already stands for something else is never reused.
+        let crafted = CalicoPolicy(namespace: "aaa", name: "crafted", order: 1, selector: .all,
+                                   ingress: [CalicoRule(action: .allow, source: CalicoEntityRule(
+                                       selector: .inSet("role", ["x','y"]), namespaceSelector: .all))])
+        let victim = CalicoPolicy(namespace: "shop", name: "db", order: 2, selector: .equals("app", "db"),
+                                  ingress: [CalicoRule(action: .deny, source: CalicoEntityRule(
+                                      selector: .inSet("role", ["x", "y"]), namespaceSelector: .all))])
+        var attacker = C.gateway
+        attacker.labels["role"] = "x"
+        let compiled = PolicyCompiler.compile(DesiredState(endpoints: [C.db, attacker], calicoPolicies: [crafted, victim]))
+        let deny = try XCTUnwrap(compiled.table.chains["cnp.shop.db.in"]?.rules.first)
+        let set = deny.exprs.compactMap { expr -> String? in
+            if case .lookup(_, let name, _, _) = expr { return name }
+            return nil
+        }.first
+        XCTAssertEqual(compiled.table.sets[set ?? ""]?.elements, [.address(C.ip("198.18.0.21"))])
+    }
+
     func testSelectorsScopeAndImpliedLabels() {
         // A global policy selects by namespace through projectcalico.org/namespace; a namespaced
         // policy's rule selector sees only its own namespace unless a namespaceSelector widens it.

@@ -107,9 +107,17 @@ final class CompilerTests: XCTestCase {
         let derived = compiled.endpoints.first { $0.endpoint.interface == nil }?.interface
         XCTAssertEqual(derived?.hasPrefix("pl"), true)
         XCTAssertLessThanOrEqual(derived?.count ?? 99, 15)
-        XCTAssertEqual(compiled.warnings.count, 1, "two endpoints claiming plweb must be reported")
+        XCTAssertEqual(compiled.warnings.count, 2, "both endpoints claiming plweb must be reported")
+        XCTAssertTrue(compiled.endpoints.filter { $0.endpoint.interface == "plweb" }.allSatisfy { $0.interface == nil },
+                      "a contested interface is dispatched to nobody: its packets meet the prefix drop rule")
         XCTAssertNil(compiled.endpoints.first { $0.endpoint.name == "gateway" }?.interface, "a pod of another node is not dispatched here")
-        XCTAssertEqual(compiled.table.sets["egress-dispatch"]?.elements.count, 2)
+        XCTAssertEqual(compiled.table.sets["egress-dispatch"]?.elements.map { Bytes.ifnameString($0.key) }, [derived ?? "?"])
+
+        var foreign = Self.db
+        foreign.interface = "eth0"
+        let unprefixed = PolicyCompiler.compile(DesiredState(endpoints: [foreign]))
+        XCTAssertNil(unprefixed.endpoints.first?.interface, "a pod cannot claim an interface without the workload prefix")
+        XCTAssertEqual(unprefixed.warnings.count, 1)
     }
 
     func testFailClosedRulesFollowThePrefix() {
