@@ -39,7 +39,7 @@ enum CalicoPolicyDecoding {
                              + "tier; remove tier or set it to default")
         }
         if let node = try spec.field("serviceAccountSelector"), try !isBlank(node.text()) {
-            throw unsupported(node, "it selects pods by service account, which Palisade does not know")
+            throw node.unsupported("it selects pods by service account, which Palisade does not know")
         }
         let hostEndpointOptions = [
             ("doNotTrack", "it applies host endpoint policy before connection tracking"),
@@ -48,7 +48,7 @@ enum CalicoPolicyDecoding {
         ]
         for (key, reason) in hostEndpointOptions {
             if let node = try spec.field(key), try node.boolean() {
-                throw unsupported(node, reason + ", and Palisade has no host endpoints")
+                throw node.unsupported(reason + ", and Palisade has no host endpoints")
             }
         }
     }
@@ -98,7 +98,7 @@ enum CalicoPolicyDecoding {
     private static func rule(_ node: DocumentNode) throws -> CalicoRule {
         if node.isNull { throw node.missing("action") }
         try node.requireMapping()
-        try checkFields(node, supported: ruleFields, unsupported: unsupportedRuleFields, of: "a Calico rule")
+        try node.checkFields(valid: ruleFields, unsupported: unsupportedRuleFields, of: "a Calico rule")
 
         let actionNode = try node.requiredField("action")
         let actionText = try actionNode.text()
@@ -198,7 +198,7 @@ enum CalicoPolicyDecoding {
     /// `{type, code}`; an empty mapping matches every type, so it is no constraint at all.
     private static func icmpMatch(_ node: DocumentNode) throws -> ICMPMatch? {
         try node.requireMapping()
-        try checkFields(node, supported: ["type", "code"], unsupported: [:], of: "an ICMP match")
+        try node.checkFields(valid: ["type", "code"], of: "an ICMP match")
         let typeNode = try node.field("type")
         let codeNode = try node.field("code")
         var code: UInt8?
@@ -236,8 +236,8 @@ enum CalicoPolicyDecoding {
         var entity = Entity()
         guard let node else { return entity }
         try node.requireMapping()
-        try checkFields(node, supported: entityFields, unsupported: unsupportedEntityFields,
-                        of: "a Calico rule's source or destination")
+        try node.checkFields(valid: entityFields, unsupported: unsupportedEntityFields,
+                             of: "a Calico rule's source or destination")
 
         for (key, negated) in [("nets", false), ("notNets", true)] {
             for item in try node.field(key)?.list() ?? [] {
@@ -334,24 +334,5 @@ enum CalicoPolicyDecoding {
 
     private static func isBlank(_ text: String) -> Bool {
         text.unicodeScalars.allSatisfy(\.properties.isWhitespace)
-    }
-
-    private static func unsupported(_ node: DocumentNode, _ reason: String) -> DocumentError {
-        node.error("is not supported by Palisade: \(reason); remove it")
-    }
-
-    /// Every key of `node` must be a supported field; fields Palisade knows but does not enforce are
-    /// rejected with their reason unless null. Checked in document order, so the first is reported.
-    private static func checkFields(_ node: DocumentNode, supported: [String], unsupported reasons: [String: String],
-                                    of what: String) throws {
-        for entry in try node.entries() where !supported.contains(entry.key) {
-            let child = DocumentNode(node: entry.value, path: node.childPath(entry.key), line: entry.keyLine,
-                                     file: node.file)
-            if let reason = reasons[entry.key] {
-                if child.isNull { continue }
-                throw unsupported(child, reason)
-            }
-            throw child.error("is not a field of \(what) (the fields are \(supported.joined(separator: ", ")))")
-        }
     }
 }

@@ -132,6 +132,28 @@ struct DocumentNode {
         }
     }
 
+    /// A field Palisade knows but does not enforce: rejected by name, so that a policy that loads is
+    /// a policy enforced as written.
+    func unsupported(_ reason: String) -> DocumentError {
+        error("is not supported by Palisade: \(reason); remove it")
+    }
+
+    /// Fails closed on typos: every key of this mapping must be one of `valid`, because an unknown
+    /// key inside a rule or selector is most often a misspelt field whose absence widens what is
+    /// allowed (`form:` for `from:` admits every source). Fields Palisade knows but does not enforce
+    /// are rejected with their reason, unless null. Checked in document order, so the first unknown
+    /// key is reported, at its own line. `what` names the object: "a NetworkPolicy ingress rule".
+    func checkFields(valid: [String], unsupported reasons: [String: String] = [:], of what: String) throws {
+        for entry in try entries() where !valid.contains(entry.key) {
+            let child = DocumentNode(node: entry.value, path: childPath(entry.key), line: entry.keyLine, file: file)
+            if let reason = reasons[entry.key] {
+                if child.isNull { continue }
+                throw child.unsupported(reason)
+            }
+            throw child.error("is not a field of \(what) (valid: \(valid.joined(separator: ", ")))")
+        }
+    }
+
     // MARK: Lists
 
     /// The items of a list, each addressed as `path[i]`. Null reads as empty.

@@ -20,8 +20,9 @@ public enum DocumentDecoder {
     /// Decodes every document of a YAML or JSON file (multi-document `---`, and `kind: List` with `items`).
     /// Throws the first DocumentError. Objects keep their SourceLocation (line of the object's start).
     ///
-    /// Objects of kinds Palisade does not enforce (a Service, a Deployment, another apiVersion) are
-    /// skipped without error; empty documents are fine.
+    /// Objects of kinds Palisade does not know (a Service, a Deployment) are skipped without error;
+    /// empty documents are fine. A kind Palisade knows under an apiVersion it does not read (such as
+    /// `networking.k8s.io/v1beta1 NetworkPolicy`) is an error: skipping it would drop a policy.
     public static func decode(_ text: String, path: String) throws -> [StateObject] {
         let result = decodeCollectingErrors(text, path: path)
         if let first = result.errors.first { throw first }
@@ -65,7 +66,8 @@ public enum DocumentDecoder {
                 throw DocumentError(location: object.location,
                                     message: "\(what) must be a mapping with apiVersion and kind, not \(object.shapeDescription)")
             }
-            let apiVersion = try object.requiredField("apiVersion").text()
+            let apiVersionNode = try object.requiredField("apiVersion")
+            let apiVersion = try apiVersionNode.text()
             let kind = try object.requiredField("kind").text()
             guard !isList(apiVersion: apiVersion, kind: kind) else {
                 // kubectl never nests Lists; refusing them also stops aliases from multiplying objects.
@@ -80,7 +82,11 @@ public enum DocumentDecoder {
                 }
                 return
             }
-            decoded.objects += try decodeKind(apiVersion: apiVersion, kind: kind, object)
+            if let decodedObjects = try decodeKind(apiVersion: apiVersion, kind: kind, object) {
+                decoded.objects += decodedObjects
+            } else if let readable = readableVersion(of: kind, unsupported: apiVersion) {
+                throw apiVersionNode.error("\(quoted(apiVersion)) of \(kind) is not supported: use \(readable)")
+            }
         } catch let error as DocumentError {
             decoded.errors.append(error)
         } catch {
@@ -99,7 +105,8 @@ public enum DocumentDecoder {
         }
     }
 
-    private static func decodeKind(apiVersion: String, kind: String, _ object: DocumentNode) throws -> [StateObject] {
+    /// The objects of a kind Palisade reads, or nil when it does not read `kind` under `apiVersion`.
+    private static func decodeKind(apiVersion: String, kind: String, _ object: DocumentNode) throws -> [StateObject]? {
         switch (apiVersion, kind) {
         case ("v1", "Namespace"):
             return [.namespace(try NamespaceDecoding.decode(object))]
@@ -116,7 +123,27 @@ public enum DocumentDecoder {
         case ("projectcalico.org/v3", "GlobalNetworkPolicy"):
             return [.calicoPolicy(try CalicoPolicyDecoding.decode(object, global: true))]
         default:
-            return []
+            return nil
+        }
+    }
+
+    /// For a kind that `decodeKind` reads under some other apiVersion, the apiVersion to write
+    /// instead (the one of the same API group when there is one, as Calico's NetworkPolicy next to
+    /// Kubernetes'); nil for kinds Palisade does not know, which are skipped.
+    private static func readableVersion(of kind: String, unsupported apiVersion: String) -> String? {
+        let calico = "projectcalico.org/v3"
+        switch kind {
+        case "Namespace", "Pod":
+            return "v1"
+        case "Endpoint", "Quarantine":
+            return "palisade.dev/v1"
+        case "NetworkPolicy":
+            // Calico's CRD storage form is crd.projectcalico.org/v1; older calicoctl wrote projectcalico.org/v2.
+            return apiVersion.contains("projectcalico.org") ? calico : "networking.k8s.io/v1"
+        case "GlobalNetworkPolicy":
+            return calico
+        default:
+            return nil
         }
     }
 

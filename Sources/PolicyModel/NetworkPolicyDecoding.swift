@@ -1,14 +1,19 @@
 // `networking.k8s.io/v1 NetworkPolicy`, with the API server's defaulting and validation.
+// Inside `spec` (rules, peers, ipBlocks, ports, label selectors) an unknown key is an error naming
+// the fields that are valid there: a misspelt field is an absent one, and an absent `from`, selector
+// or `except` widens a rule (`form:` would admit every source). Outside `spec` (metadata, status,
+// whatever kubectl adds) unknown keys are ignored.
 
 enum NetworkPolicyDecoding {
     static func decode(_ object: DocumentNode) throws -> NetworkPolicy {
         let metadata = try ObjectMetadata(of: object, nameRule: .dnsSubdomain, namespaced: true)
         let spec = try object.requiredField("spec")
         try spec.requireMapping()
+        try spec.checkFields(valid: specFields, of: "a NetworkPolicy spec")
         let podSelector = try LabelSelectorDecoding.decode(
             spec.requiredField("podSelector", advice: "write podSelector: {} to select every pod in the namespace"))
-        let ingress = try rules(spec.field("ingress"), peersKey: "from")
-        let egress = try rules(spec.field("egress"), peersKey: "to")
+        let ingress = try rules(spec.field("ingress"), peersKey: "from", of: "a NetworkPolicy ingress rule")
+        let egress = try rules(spec.field("egress"), peersKey: "to", of: "a NetworkPolicy egress rule")
 
         var policyTypes: Set<Direction> = []
         for item in try spec.field("policyTypes")?.list() ?? [] {
@@ -28,12 +33,18 @@ enum NetworkPolicyDecoding {
                              policyTypes: policyTypes, ingress: ingress, egress: egress, location: object.location)
     }
 
+    private static let specFields = ["podSelector", "policyTypes", "ingress", "egress"]
+    private static let peerFields = ["podSelector", "namespaceSelector", "ipBlock"]
+    private static let ipBlockFields = ["cidr", "except"]
+    private static let portFields = ["protocol", "port", "endPort"]
+
     /// `ingress` (peers under `from`) or `egress` (peers under `to`).
-    private static func rules(_ node: DocumentNode?, peersKey: String) throws -> [PolicyRule] {
+    private static func rules(_ node: DocumentNode?, peersKey: String, of what: String) throws -> [PolicyRule] {
         try node?.list().map { rule in
             // `- {}` (or a bare `-`) is the rule that admits every peer on every port.
             if rule.isNull { return PolicyRule() }
             try rule.requireMapping()
+            try rule.checkFields(valid: [peersKey, "ports"], of: what)
             let peers = try rule.field(peersKey)?.list().map(peer) ?? []
             let ports = try rule.field("ports")?.list().map(port) ?? []
             return PolicyRule(peers: peers, ports: ports)
@@ -43,6 +54,7 @@ enum NetworkPolicyDecoding {
     private static func peer(_ node: DocumentNode) throws -> PolicyPeer {
         if node.isNull { throw node.error("must have podSelector, namespaceSelector or ipBlock") }
         try node.requireMapping()
+        try node.checkFields(valid: peerFields, of: "a NetworkPolicy peer")
         let pods = try node.field("podSelector").map(LabelSelectorDecoding.decode)
         let namespaces = try node.field("namespaceSelector").map(LabelSelectorDecoding.decode)
         if let block = try node.field("ipBlock") {
@@ -62,6 +74,7 @@ enum NetworkPolicyDecoding {
 
     private static func ipBlock(_ node: DocumentNode) throws -> PolicyPeer {
         try node.requireMapping()
+        try node.checkFields(valid: ipBlockFields, of: "an ipBlock")
         let cidr = try prefix(node.requiredField("cidr"))
         var except: [CIDR] = []
         for item in try node.field("except")?.list() ?? [] {
@@ -93,6 +106,7 @@ enum NetworkPolicyDecoding {
     private static func port(_ node: DocumentNode) throws -> PolicyPort {
         if node.isNull { return PolicyPort() }
         try node.requireMapping()
+        try node.checkFields(valid: portFields, of: "a NetworkPolicy port")
         let proto = try PortDecoding.portProtocol(node.field("protocol"))
         var spec: PortSpec?
         if let portNode = try node.field("port") {

@@ -1,8 +1,10 @@
 // Kubernetes label selectors: `matchLabels` and `matchExpressions`, validated as the API server does.
+// An unknown key is an error: `matchLabel:` read as absent would make the selector select everything.
 
 enum LabelSelectorDecoding {
     static func decode(_ node: DocumentNode) throws -> LabelSelector {
         try node.requireMapping()
+        try node.checkFields(valid: ["matchLabels", "matchExpressions"], of: "a label selector")
         let matchLabels = try node.field("matchLabels").map(LabelDecoding.labels) ?? [:]
         let expressions = try node.field("matchExpressions")?.list().map(requirement) ?? []
         return LabelSelector(matchLabels: matchLabels, matchExpressions: expressions)
@@ -10,6 +12,7 @@ enum LabelSelectorDecoding {
 
     static func requirement(_ node: DocumentNode) throws -> LabelSelectorRequirement {
         try node.requireMapping()
+        try node.checkFields(valid: ["key", "operator", "values"], of: "a label selector requirement")
         let keyNode = try node.requiredField("key")
         let key = try keyNode.text()
         if let problem = NameRules.labelKeyProblem(key) {

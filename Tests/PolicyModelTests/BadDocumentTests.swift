@@ -478,4 +478,182 @@ final class BadDocumentTests: XCTestCase {
         assertRejected(policy("podSelector: app=web"),
                        "state/test.yaml:5: spec.podSelector must be a mapping, not \"app=web\"")
     }
+
+    // MARK: Unknown fields inside a NetworkPolicy's spec
+
+    // A misspelt field reads as an absent one, and an absent `from`, selector or `except` widens the
+    // rule: each of these would allow more than was written, so each is an error naming the key.
+
+    func testMisspeltFromInAnIngressRule() {
+        assertRejected(policy("""
+            podSelector: {}
+            ingress:
+            - form: [{podSelector: {matchLabels: {app: web}}}]
+            """),
+            "state/test.yaml:7: spec.ingress[0].form is not a field of a NetworkPolicy ingress rule (valid: from, ports)")
+    }
+
+    func testIngressPeersKeyInAnEgressRule() {
+        assertRejected(policy("""
+            podSelector: {}
+            egress:
+            - ports: [{port: 53}]
+              from: [{ipBlock: {cidr: 10.0.0.0/8}}]
+            """),
+            "state/test.yaml:8: spec.egress[0].from is not a field of a NetworkPolicy egress rule (valid: to, ports)")
+    }
+
+    func testMisspeltMatchLabelsInThePodSelector() {
+        assertRejected(policy("podSelector: {matchLabel: {app: web}}"),
+                       "state/test.yaml:5: spec.podSelector.matchLabel is not a field of a label selector "
+                       + "(valid: matchLabels, matchExpressions)")
+    }
+
+    func testMisspeltMatchLabelsInAPeerSelector() {
+        assertRejected(policy("""
+            podSelector: {}
+            ingress:
+            - from:
+              - namespaceSelector:
+                  matchLabels: {team: edge}
+                podSelector:
+                  matchLabel: {app: gateway}
+            """),
+            "state/test.yaml:11: spec.ingress[0].from[0].podSelector.matchLabel is not a field of a label selector "
+            + "(valid: matchLabels, matchExpressions)")
+    }
+
+    func testMisspeltExcept() {
+        assertRejected(policy("""
+            podSelector: {}
+            egress:
+            - to:
+              - ipBlock:
+                  cidr: 0.0.0.0/0
+                  excpt: [10.0.0.0/8]
+            """),
+            "state/test.yaml:10: spec.egress[0].to[0].ipBlock.excpt is not a field of an ipBlock (valid: cidr, except)")
+    }
+
+    func testMisspeltSpecField() {
+        assertRejected(policy("""
+            podSelector: {}
+            ingres:
+            - from: [{podSelector: {}}]
+            """),
+            "state/test.yaml:6: spec.ingres is not a field of a NetworkPolicy spec "
+            + "(valid: podSelector, policyTypes, ingress, egress)")
+        // Reported ahead of the missing podSelector it stands for.
+        assertRejected(policy("podSelecter: {}"),
+                       "state/test.yaml:5: spec.podSelecter is not a field of a NetworkPolicy spec "
+                       + "(valid: podSelector, policyTypes, ingress, egress)")
+    }
+
+    func testMisspeltPeerField() {
+        // Reported rather than "must have podSelector, namespaceSelector or ipBlock".
+        assertRejected(policy("""
+            podSelector: {}
+            ingress:
+            - from:
+              - podSelecter: {matchLabels: {app: web}}
+            """),
+            "state/test.yaml:8: spec.ingress[0].from[0].podSelecter is not a field of a NetworkPolicy peer "
+            + "(valid: podSelector, namespaceSelector, ipBlock)")
+    }
+
+    func testMisspeltPortField() {
+        assertRejected(policy("""
+            podSelector: {}
+            ingress:
+            - ports:
+              - port: 8000
+                endport: 9000
+            """),
+            "state/test.yaml:9: spec.ingress[0].ports[0].endport is not a field of a NetworkPolicy port "
+            + "(valid: protocol, port, endPort)")
+    }
+
+    func testMisspeltRequirementField() {
+        assertRejected(policy("""
+            podSelector:
+              matchExpressions:
+              - key: tier
+                operator: NotIn
+                value: [admin]
+            """),
+            "state/test.yaml:9: spec.podSelector.matchExpressions[0].value is not a field of a label selector "
+            + "requirement (valid: key, operator, values)")
+    }
+
+    func testUnknownFieldWithANullValueIsStillAnError() {
+        assertRejected(policy("""
+            podSelector: {}
+            ingress:
+            - form:
+              ports: [{port: 443}]
+            """),
+            "state/test.yaml:7: spec.ingress[0].form is not a field of a NetworkPolicy ingress rule (valid: from, ports)")
+    }
+
+    func testUnknownFieldMergedThroughAnAliasIsAnError() {
+        assertRejected(policy("""
+            podSelector: {}
+            ingress:
+            - <<: &web {form: [{podSelector: {}}]}
+              ports: [{port: 443}]
+            """),
+            "state/test.yaml:7: spec.ingress[0].form is not a field of a NetworkPolicy ingress rule (valid: from, ports)")
+    }
+
+    // MARK: apiVersion
+
+    func testKnownKindUnderAnotherAPIVersion() {
+        func rejected(_ apiVersion: String, _ kind: String, _ expected: String,
+                      file: StaticString = #filePath, line: UInt = #line) {
+            assertRejected("""
+                apiVersion: \(apiVersion)
+                kind: \(kind)
+                metadata: {name: web, namespace: shop}
+                spec:
+                  podSelector: {}
+                """, "state/test.yaml:1: apiVersion \(quoted(apiVersion)) of \(kind) is not supported: use \(expected)",
+                file: file, line: line)
+        }
+        rejected("networking.k8s.io/v1beta1", "NetworkPolicy", "networking.k8s.io/v1")
+        rejected("extensions/v1beta1", "NetworkPolicy", "networking.k8s.io/v1")
+        rejected("crd.projectcalico.org/v1", "NetworkPolicy", "projectcalico.org/v3")
+        rejected("crd.projectcalico.org/v1", "GlobalNetworkPolicy", "projectcalico.org/v3")
+        rejected("v2", "Namespace", "v1")
+        rejected("apps/v1", "Pod", "v1")
+        rejected("palisade.dev/v2", "Endpoint", "palisade.dev/v1")
+        rejected("palisade.dev/v1beta1", "Quarantine", "palisade.dev/v1")
+    }
+
+    func testExactAPIVersionMessage() {
+        assertRejected("""
+            apiVersion: networking.k8s.io/v1beta1
+            kind: NetworkPolicy
+            metadata: {name: web, namespace: shop}
+            spec: {podSelector: {}}
+            """,
+            "state/test.yaml:1: apiVersion \"networking.k8s.io/v1beta1\" of NetworkPolicy is not supported: "
+            + "use networking.k8s.io/v1")
+    }
+
+    func testKnownKindUnderAnotherAPIVersionInAList() {
+        assertRejected("""
+            apiVersion: v1
+            kind: List
+            items:
+            - apiVersion: v1
+              kind: Namespace
+              metadata: {name: shop}
+            - kind: NetworkPolicy
+              apiVersion: extensions/v1beta1
+              metadata: {name: web, namespace: shop}
+              spec: {podSelector: {}}
+            """,
+            "state/test.yaml:8: apiVersion \"extensions/v1beta1\" of NetworkPolicy is not supported: "
+            + "use networking.k8s.io/v1")
+    }
 }

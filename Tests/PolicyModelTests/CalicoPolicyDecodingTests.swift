@@ -383,14 +383,14 @@ final class CalicoPolicyDecodingTests: XCTestCase {
 
     func testUnknownKeyInARuleOrEntity() {
         assertRejected(namespaced("ingress:\n- action: Allow\n  protocl: TCP"),
-                       "state/test.yaml:7: spec.ingress[0].protocl is not a field of a Calico rule (the fields are "
+                       "state/test.yaml:7: spec.ingress[0].protocl is not a field of a Calico rule (valid: "
                        + "action, protocol, notProtocol, ipVersion, icmp, notICMP, source, destination, metadata)")
         assertRejected(namespaced("ingress:\n- action: Allow\n  source:\n    selectr: app == 'web'"),
                        "state/test.yaml:8: spec.ingress[0].source.selectr is not a field of a Calico rule's source or "
-                       + "destination (the fields are nets, notNets, selector, notSelector, namespaceSelector, ports, "
+                       + "destination (valid: nets, notNets, selector, notSelector, namespaceSelector, ports, "
                        + "notPorts)")
         assertRejected(namespaced("ingress:\n- action: Allow\n  protocol: ICMP\n  icmp: {type: 8, cod: 0}"),
-                       "state/test.yaml:8: spec.ingress[0].icmp.cod is not a field of an ICMP match (the fields are "
+                       "state/test.yaml:8: spec.ingress[0].icmp.cod is not a field of an ICMP match (valid: "
                        + "type, code)")
         // Outside rules, unknown fields are ignored as for the Kubernetes kinds.
         XCTAssertNoThrow(try decode(namespaced("someFutureField: 1\nselector: all()")))

@@ -91,4 +91,31 @@ final class CollectingErrorsTests: XCTestCase {
         XCTAssertEqual(result.errors, [])
         XCTAssertEqual(result.objects.map(\.kind), ["Namespace", "NetworkPolicy"])
     }
+
+    func testUnsupportedAPIVersionIsReportedAndTheRestStillLoads() {
+        let result = DocumentDecoder.decodeCollectingErrors("""
+            apiVersion: networking.k8s.io/v1beta1
+            kind: NetworkPolicy
+            metadata: {name: web, namespace: shop}
+            spec: {podSelector: {}}
+            ---
+            apiVersion: v1
+            kind: Namespace
+            metadata: {name: edge}
+            ---
+            apiVersion: networking.k8s.io/v1
+            kind: NetworkPolicy
+            metadata: {name: db, namespace: shop}
+            spec:
+              podSelector: {matchLabels: {app: db}}
+              ingress:
+              - form: [{podSelector: {}}]
+            """, path: path)
+        XCTAssertEqual(result.objects, [.namespace(Namespace(name: "edge", location: at(6)))])
+        XCTAssertEqual(result.errors.map(\.description), [
+            "state/test.yaml:1: apiVersion \"networking.k8s.io/v1beta1\" of NetworkPolicy is not supported: "
+                + "use networking.k8s.io/v1",
+            "state/test.yaml:16: spec.ingress[0].form is not a field of a NetworkPolicy ingress rule (valid: from, ports)",
+        ])
+    }
 }

@@ -190,8 +190,7 @@ final class GoodDocumentTests: XCTestCase {
               ingress:
               - {}
               egress:
-              - from: []
-                to: []
+              - to: []
                 ports: []
             """)
         XCTAssertEqual(policy.ingress, [PolicyRule()])
@@ -254,5 +253,50 @@ final class GoodDocumentTests: XCTestCase {
         XCTAssertEqual(objects.count, 1)
         XCTAssertEqual(endpoint.labels, ["app": "web", "tier": "frontend"])
         XCTAssertEqual(endpoint.addresses, [ip("198.18.0.9")])
+    }
+
+    /// Only the objects inside a NetworkPolicy's spec are strict; around them, what kubectl or the
+    /// API server adds (metadata fields, annotations, status, new top-level fields) is ignored.
+    func testUnknownFieldsOutsideTheNetworkPolicySpecAreTolerated() throws {
+        let policy = try singlePolicy("""
+            apiVersion: networking.k8s.io/v1
+            kind: NetworkPolicy
+            metadata:
+              name: web
+              namespace: shop
+              generation: 3
+              managedFields: [{manager: kubectl, operation: Update}]
+              annotations: {example.com/owner: storefront}
+            spec:
+              podSelector:
+                matchLabels: {app: web, matchLabel: is-a-label-here}
+              ingress:
+              - from: [{podSelector: {}}]
+            status: {conditions: []}
+            somethingNew: true
+            """)
+        XCTAssertEqual(policy.podSelector, LabelSelector(matchLabels: ["app": "web", "matchLabel": "is-a-label-here"]))
+        XCTAssertEqual(policy.ingress, [PolicyRule(peers: [.selector(pods: .everything, namespaces: nil)])])
+    }
+
+    func testUnknownKindsAreSkippedWhateverTheirAPIVersion() throws {
+        let objects = try decode("""
+            apiVersion: extensions/v1beta1
+            kind: Ingress
+            metadata: {name: web}
+            ---
+            apiVersion: v1
+            kind: Endpoints
+            metadata: {name: web}
+            ---
+            apiVersion: discovery.k8s.io/v1
+            kind: EndpointSlice
+            metadata: {name: web}
+            ---
+            apiVersion: policy/v1beta1
+            kind: PodSecurityPolicy
+            metadata: {name: web}
+            """)
+        XCTAssertEqual(objects, [])
     }
 }

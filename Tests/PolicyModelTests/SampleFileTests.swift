@@ -79,3 +79,16 @@ final class SampleFileTests: XCTestCase {
         XCTAssertEqual(state.policies.map(\.id), ["shop/web-ingress"])
     }
 }
+
+extension SampleFileTests {
+    /// The sample has fields Palisade does not read in its metadata, status and pod specs, and a
+    /// NetworkPolicy with every strict object (rules, peers, ipBlock, ports, selectors): none is an error.
+    func testSampleHasNoErrorsWhenCollecting() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/kubectl-get-all.yaml")
+        let result = DocumentDecoder.decodeCollectingErrors(try String(contentsOf: url, encoding: .utf8),
+                                                            path: "state/kubectl-get-all.yaml")
+        XCTAssertEqual(result.errors, [])
+        XCTAssertEqual(result.objects.count, 6)
+    }
+}
