@@ -98,10 +98,22 @@ public final class ControlServer: @unchecked Sendable {
                 return
             }
             _ = fcntl(client, F_SETFD, FD_CLOEXEC)
-            let thread = Thread { [self] in serve(client) }
-            thread.start()
+            // At most `maxConnections` requests are served at once, on pooled threads: a flood of
+            // connections waits in the backlog instead of creating a thread (and a malloc arena)
+            // each.
+            connectionSlots.wait()
+            DispatchQueue.global(qos: .userInitiated).async { [self] in
+                defer { connectionSlots.signal() }
+                serve(client)
+            }
         }
     }
+
+    private let connectionSlots = DispatchSemaphore(value: ControlServer.maxConnections)
+    static let maxConnections = 16
+    /// A request line larger than this is refused: every field that reaches the event record is
+    /// short (a target, a reason of a few sentences).
+    static let requestLimit = 16 << 10
 
     /// The connecting process's pid, uid and gid from SO_PEERCRED (struct ucred: pid, uid, gid as
     /// 32-bit integers; Glibc hides the struct behind _GNU_SOURCE, so it is read as raw integers).
@@ -118,13 +130,13 @@ public final class ControlServer: @unchecked Sendable {
         setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let response: ControlResponse
         if let credentials = Self.peerCredentials(client) {
-            if let line = try? UnixSocket.readLine(client, limit: 1 << 20),
+            if let line = try? UnixSocket.readLine(client, limit: Self.requestLimit + 1), line.count <= Self.requestLimit,
                let request = try? JSONDecoder().decode(ControlRequest.self, from: line) {
                 let account = Account.lookup(uid: credentials.uid, gid: credentials.gid)
                 let peer = Peer(uid: credentials.uid, gid: credentials.gid, pid: credentials.pid, userName: account.displayName)
                 response = authorize(request, account: account, peer: peer) ?? handler(request, peer)
             } else {
-                response = ControlResponse(ok: false, error: "malformed request")
+                response = ControlResponse(ok: false, error: "malformed request (one JSON object of at most \(Self.requestLimit) bytes on one line)")
             }
         } else {
             response = ControlResponse(ok: false, error: "cannot identify the peer (SO_PEERCRED failed)")

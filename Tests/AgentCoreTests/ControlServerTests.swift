@@ -18,14 +18,18 @@ final class ControlServerTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
+    /// Requests are served on several threads at once: the record of who was seen is locked.
     final class Seen: @unchecked Sendable {
-        var peers: [Peer] = []
+        private let lock = NSLock()
+        private var recorded: [Peer] = []
+        var peers: [Peer] { lock.lock(); defer { lock.unlock() }; return recorded }
+        func append(_ peer: Peer) { lock.lock(); recorded.append(peer); lock.unlock() }
     }
 
     func makeServer(socketGroup: String?, seen: Seen = Seen()) -> ControlServer {
         ControlServer(path: directory + "/run/agentd.sock", rolesFile: directory + "/rbac.yaml", socketGroup: socketGroup,
                       events: events, logger: Logger(label: "test")) { _, peer in
-            seen.peers.append(peer)
+            seen.append(peer)
             return ControlResponse(ok: true, text: "hello \(peer.userName)")
         }
     }
@@ -48,6 +52,32 @@ final class ControlServerTests: XCTestCase {
         let expectedName = Account.lookup(uid: getuid(), gid: getgid()).displayName
         XCTAssertEqual(seen.peers, [Peer(uid: getuid(), gid: getgid(), pid: getpid(), userName: expectedName)])
         if getuid() == 0 { XCTAssertEqual(response.text, "hello root") }
+    }
+
+    func testOversizedRequestsAreRefusedUnreadAndManyClientsAreServed() throws {
+        try "grants:\n- users: [\"\(getuid())\"]\n  verbs: [read]\n".write(toFile: directory + "/rbac.yaml", atomically: true, encoding: .utf8)
+        let seen = Seen()
+        let server = makeServer(socketGroup: nil, seen: seen)
+        try server.start()
+        defer { server.stop() }
+        var huge = ControlRequest(command: .quarantine)
+        huge.target = "shop/web"
+        huge.reason = String(repeating: "x", count: 64 << 10)
+        let refused = try ControlClient.send(huge, socketPath: directory + "/run/agentd.sock")
+        XCTAssertFalse(refused.ok)
+        XCTAssertTrue(refused.error?.hasPrefix("malformed request") ?? false, refused.error ?? "")
+        XCTAssertTrue(seen.peers.isEmpty, "an oversized request never reaches the handler")
+
+        // More clients at once than the server serves concurrently: all get their answer.
+        let lock = NSLock()
+        var answered = 0
+        DispatchQueue.concurrentPerform(iterations: 40) { _ in
+            if let response = try? ControlClient.send(ControlRequest(command: .status), socketPath: directory + "/run/agentd.sock"),
+               response.ok {
+                lock.lock(); answered += 1; lock.unlock()
+            }
+        }
+        XCTAssertEqual(answered, 40)
     }
 
     func testWithoutAGroupTheSocketIsTheOwnersAlone() throws {
