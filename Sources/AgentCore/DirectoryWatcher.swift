@@ -33,8 +33,14 @@ public final class DirectoryWatcher {
     }
 
     private func addWatches(below directory: String) {
+        // inotify gives the same watch descriptor for the same directory: one seen before (through
+        // a symlink loop, say) is not descended into again.
         let wd = inotify_add_watch(fd, directory, Self.mask)
-        if wd >= 0 { watches[wd] = directory }
+        if wd >= 0 {
+            if watches[wd] != nil && watches[wd] != directory { return }
+            if watches[wd] == directory && directory != root { return }
+            watches[wd] = directory
+        }
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
         for name in names where !name.hasPrefix(".") {
             let path = directory + "/" + name
@@ -53,6 +59,8 @@ public final class DirectoryWatcher {
             let count = read(fd, buffer, bufferSize)
             if count < 0 {
                 if errno == EINTR { continue }
+                // Without events only the periodic resync still picks up changes: say so.
+                FileHandle.standardError.write(Data("palisade: inotify read failed (\(String(cString: strerror(errno)))); file changes are now seen only at the periodic resync or on agentctl sync\n".utf8))
                 return
             }
             var offset = 0

@@ -114,7 +114,10 @@ public final class StateLoader {
         }
         var result: [String] = []
         var pending = [directory]
+        // Each directory once, by its real path: a symlink loop must not make the scan endless.
+        var visited: Set<String> = []
         while let current = pending.popLast() {
+            guard visited.insert(URL(fileURLWithPath: current).resolvingSymlinksInPath().path).inserted else { continue }
             let names = try FileManager.default.contentsOfDirectory(atPath: current)
             for name in names where !name.hasPrefix(".") {
                 let path = current.hasSuffix("/") ? current + name : current + "/" + name
@@ -130,6 +133,5 @@ public final class StateLoader {
         return result.sorted()
     }
 
-    /// The owner of each current file is not needed yet; the audit issue will add it here.
     public var knownFiles: [String] { files.keys.sorted() }
 }

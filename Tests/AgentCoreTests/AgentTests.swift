@@ -107,6 +107,16 @@ final class AgentTests: XCTestCase {
         XCTAssertEqual(after.policies, 0)
     }
 
+    func testASymlinkLoopInTheStateDirectoryIsScannedOnce() throws {
+        try write("pods/pods.yaml", Self.pods)
+        try FileManager.default.createSymbolicLink(atPath: directory + "/pods/loop", withDestinationPath: directory + "/pods")
+        let agent = makeAgent(FakeDataplane())
+        try agent.start()   // the watcher must not descend the loop either
+        let status = agent.syncNow()
+        XCTAssertEqual(status.endpoints, 2)
+        XCTAssertEqual(status.files, 1, "the loop adds no second copy of the file")
+    }
+
     func testATruncatedFileKeepsItsObjectsUntilItHasContentAgain() throws {
         try write("pods.yaml", Self.pods)
         try write("deny.yaml", Self.denyAll)
