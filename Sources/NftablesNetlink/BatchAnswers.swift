@@ -5,7 +5,7 @@ import Glibc
 import NftablesModel
 
 /// The kernel's answers to one batch, filled from NLMSG_ERROR messages (error 0 is an ack).
-final class BatchAnswers {
+final class BatchAnswers: AcknowledgementRecorder {
     struct KernelError {
         let sequence: UInt32
         let code: Int32

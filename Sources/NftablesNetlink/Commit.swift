@@ -37,40 +37,11 @@ extension NftablesConnection {
 
     private func collectAnswers(to batch: Batch) throws -> BatchAnswers {
         let answers = BatchAnswers(batch: batch)
-        var controlCallbacks = [mnl_cb_t?](repeating: nil, count: Int(NLMSG_MIN_TYPE))
-        controlCallbacks[Int(NLMSG_ERROR)] = { header, context in
-            guard let header, let context else { return MNL_CB_ERROR }
-            Unmanaged<BatchAnswers>.fromOpaque(context).takeUnretainedValue().record(header)
-            return MNL_CB_OK
+        // All answers are queued before sendmsg returns; still, allow one moment for stragglers.
+        try socket.readAcknowledgements(into: receiveBuffer, recorder: answers, what: "the batch's answers",
+                                        waitMilliseconds: 1000, maxWaits: 1) {
+            answers.isComplete || !answers.errors.isEmpty
         }
-        let context = Unmanaged.passUnretained(answers).toOpaque()
-        var waited = false
-        while true {
-            let received: NetlinkSocket.Received
-            do {
-                received = try socket.receive(into: receiveBuffer, wait: false)
-            } catch let error as NftablesError where error.code == ENOBUFS {
-                answers.lostAnswers = true  // the kernel dropped answers; keep reading the rest
-                continue
-            }
-            switch received {
-            case .bytes(let count):
-                let result = controlCallbacks.withUnsafeMutableBufferPointer { callbacks in
-                    mnl_cb_run2(receiveBuffer.baseAddress, count, 0, socket.portID, nil, context,
-                                callbacks.baseAddress, UInt32(callbacks.count))
-                }
-                if result == MNL_CB_ERROR {
-                    throw NftablesError(kind: .protocolViolation, operation: "reading the batch's answers",
-                                        code: palisadeErrno(), detail: "malformed netlink answer; the batch's outcome is unknown")
-                }
-            case .wouldBlock:
-                // All answers are queued before sendmsg returns; still, allow a moment once.
-                if answers.isComplete || !answers.errors.isEmpty || answers.lostAnswers || waited {
-                    return withExtendedLifetime(answers) { answers }
-                }
-                waited = true
-                _ = try socket.waitReadable(milliseconds: 1000)
-            }
-        }
+        return answers
     }
 }

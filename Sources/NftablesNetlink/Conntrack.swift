@@ -164,37 +164,11 @@ public final class ConntrackConnection {
     /// Reads the answer to every delete of one datagram. ctnetlink handles the datagram inside
     /// sendmsg, so every answer is queued when it returns; the wait covers only the unexpected.
     private func collectAnswers(_ answers: ConntrackDeleteAnswers) throws -> ConntrackDeleteAnswers {
-        var controlCallbacks = [mnl_cb_t?](repeating: nil, count: Int(NLMSG_MIN_TYPE))
-        controlCallbacks[Int(NLMSG_ERROR)] = { header, context in
-            guard let header, let context else { return MNL_CB_ERROR }
-            Unmanaged<ConntrackDeleteAnswers>.fromOpaque(context).takeUnretainedValue().record(header)
-            return MNL_CB_OK
+        try socket.readAcknowledgements(into: receiveBuffer, recorder: answers, what: "the answers to conntrack deletes",
+                                        waitMilliseconds: Self.requestTimeoutMilliseconds, maxWaits: nil) {
+            answers.isComplete
         }
-        let context = Unmanaged.passUnretained(answers).toOpaque()
-        while !answers.isComplete {
-            let received: NetlinkSocket.Received
-            do {
-                received = try socket.receive(into: receiveBuffer, wait: false)
-            } catch let error as NftablesError where error.code == ENOBUFS {
-                answers.lostAnswers = true  // the kernel dropped answers; keep reading the rest
-                continue
-            }
-            switch received {
-            case .bytes(let count):
-                let result = controlCallbacks.withUnsafeMutableBufferPointer { callbacks in
-                    mnl_cb_run2(receiveBuffer.baseAddress, count, 0, socket.portID, nil, context,
-                                callbacks.baseAddress, UInt32(callbacks.count))
-                }
-                if result == MNL_CB_ERROR {
-                    throw NftablesError(kind: .protocolViolation, operation: "reading the answers to conntrack deletes",
-                                        code: palisadeErrno(), detail: "malformed netlink answer")
-                }
-            case .wouldBlock:
-                if answers.lostAnswers { return answers }
-                guard try socket.waitReadable(milliseconds: Self.requestTimeoutMilliseconds) else { return answers }
-            }
-        }
-        return withExtendedLifetime(answers) { answers }
+        return answers
     }
 
     // MARK: Sequence numbers
@@ -217,7 +191,7 @@ public final class ConntrackConnection {
 }
 
 /// The answers (errno, 0 for an ack) to the deletes of one datagram, by sequence number.
-final class ConntrackDeleteAnswers {
+final class ConntrackDeleteAnswers: AcknowledgementRecorder {
     let firstSequence: UInt32
     private(set) var codes: [Int32?]
     private(set) var messages: [String?]
