@@ -6,17 +6,7 @@ import NftablesModel
 import NftablesNetlink
 import XCTest
 
-final class IncrementalChangeTests: XCTestCase {
-    private var namespace: TestNamespace!
-    private var connection: NftablesConnection!
-
-    override func setUpWithError() throws {
-        let namespace = try TestNamespace.create()
-        self.namespace = namespace
-        addTeardownBlock { namespace.remove() }
-        connection = try NftablesConnection(netnsPath: namespace.path)
-    }
-
+final class IncrementalChangeTests: NamespacedConnectionTestCase {
     func testDeltasBetweenVersionsCommitAndLeaveTheNewVersion() throws {
         let first = Sample.fullTable(name: "palisade")
         var second = Sample.secondVersion(name: "palisade")

@@ -6,23 +6,7 @@ import XCTest
 import NftablesModel
 @testable import NftablesNetlink
 
-final class IntervalAndConcatSetTests: XCTestCase {
-    private var namespace: TestNamespace!
-    private var connection: NftablesConnection!
-    private let tableName = "palisade"
-
-    override func setUpWithError() throws {
-        let namespace = try TestNamespace.create()
-        self.namespace = namespace
-        addTeardownBlock { namespace.remove() }
-        connection = try NftablesConnection(netnsPath: namespace.path)
-    }
-
-    override func tearDown() {
-        connection = nil
-        super.tearDown()
-    }
-
+final class IntervalAndConcatSetTests: NamespacedConnectionTestCase {
     // MARK: Round trip
 
     func testRoundTripOfIntervalAndConcatenatedSets() throws {

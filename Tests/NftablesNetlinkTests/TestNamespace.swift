@@ -2,6 +2,7 @@
 // Names carry the pid and a random tag; namespaces left behind by a crashed run (its pid gone)
 // are removed on the next run.
 import Foundation
+import NftablesNetlink
 import XCTest
 
 struct CommandResult {
@@ -155,5 +156,25 @@ struct NftListing {
         guard let object = value as? [String: Any], let (verdict, argument) = object.first else { return "\(value)" }
         if let target = (argument as? [String: Any])?["target"] as? String { return "\(verdict) \(target)" }
         return verdict
+    }
+}
+
+/// A test that gets its own network namespace and a connection programming it; both go away
+/// after the test, also when it fails.
+class NamespacedConnectionTestCase: XCTestCase {
+    var namespace: TestNamespace!
+    var connection: NftablesConnection!
+    let tableName = "palisade"
+
+    override func setUpWithError() throws {
+        let namespace = try TestNamespace.create()
+        self.namespace = namespace
+        addTeardownBlock { namespace.remove() }
+        connection = try NftablesConnection(netnsPath: namespace.path)
+    }
+
+    override func tearDown() {
+        connection = nil
+        super.tearDown()
     }
 }
