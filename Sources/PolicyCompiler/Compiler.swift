@@ -100,11 +100,10 @@ public extension EndpointProfile {
 
 
 struct TableBuilder {
-    let state: DesiredState
+    var state: DesiredState
     let options: CompilerOptions
     var chains: [String: Chain] = [:]
     var sets: [String: NftSet] = [:]
-    var warnings: [CompilerWarning] = []
     /// What each derived kernel name stands for. Names are hashes of their meaning; if two meanings
     /// ever hash alike (or a crafted policy tries to make them), the second gets another name
     /// instead of silently sharing the first one's set or chain.
@@ -117,6 +116,28 @@ struct TableBuilder {
     let kubernetesByNamespace: [String: [Int]]
     let calicoByNamespace: [String: [Int]]
     let calicoGlobal: [Int]
+
+    // What an incremental update needs to know about the objects built so far.
+    /// The sets whose elements are endpoint addresses (or address . named port), by name: the
+    /// sets a pod's change can edit.
+    var memberships: [String: Membership] = [:]
+    /// Local endpoints (by id) that claim each interface.
+    var claimants: [String: [String]] = [:]
+    /// How many dispatch entries lead to each chain; a chain no entry leads to any more may be
+    /// unreachable (`sweep`).
+    var dispatchUsers: [String: Int] = [:]
+    /// Chains and sets built since the journal was last cleared, in order.
+    var newChains: [String] = []
+    var newSets: [String] = []
+    /// The warning about each endpoint, by id (of the last build).
+    var warningOf: [String: CompilerWarning] = [:]
+
+    struct Membership {
+        var selection: EndpointSelection
+        var family: IPFamily
+        /// For an `address . port` set: the container port's name and protocol.
+        var namedPort: (name: String, proto: UInt8)?
+    }
 
     init(state: DesiredState, options: CompilerOptions) {
         self.state = state
@@ -143,53 +164,85 @@ struct TableBuilder {
 
     mutating func build() -> CompiledRuleset {
         addFixedChains()
-        var egressDispatch = NftSet(name: Layout.egressDispatch, keyType: .ifname, dataType: .verdict)
-        var ingressDispatch = NftSet(name: Layout.ingressDispatch, keyType: .ifname, dataType: .verdict)
+        putSet(NftSet(name: Layout.quarantinedInterfaces, keyType: .ifname))
+        putSet(NftSet(name: Layout.egressDispatch, keyType: .ifname, dataType: .verdict))
+        putSet(NftSet(name: Layout.ingressDispatch, keyType: .ifname, dataType: .verdict))
+        for endpoint in state.endpoints where isLocal(endpoint) {
+            claimants[interface(of: endpoint), default: []].append(endpoint.id)
+        }
         var compiled: [CompiledEndpoint] = []
-        var quarantinedInterfaces = NftSet(name: Layout.quarantinedInterfaces, keyType: .ifname)
+        var warnings: [CompilerWarning] = []
+        compiled.reserveCapacity(state.endpoints.count)
+        for endpoint in state.endpoints {
+            let (entry, warning) = compileEndpoint(endpoint)
+            compiled.append(entry)
+            if let warning {
+                warnings.append(warning)
+                warningOf[endpoint.id] = warning
+            }
+        }
+        return CompiledRuleset(table: table, endpoints: compiled, warnings: warnings)
+    }
 
+    var table: Table {
+        var table = Table(family: .inet, name: options.tableName)
+        table.chains = chains
+        table.sets = sets
+        return table
+    }
+
+    /// One endpoint: its profiles, and (if it is dispatched here) its dispatch entries, which go
+    /// into the dispatch maps. Which interface it may claim depends on `claimants`.
+    mutating func compileEndpoint(_ endpoint: Endpoint) -> (CompiledEndpoint, CompilerWarning?) {
+        let ingress = profile(of: endpoint, .ingress)
+        let egress = profile(of: endpoint, .egress)
+        var entry = CompiledEndpoint(endpoint: endpoint, interface: nil, ingress: ingress, egress: egress,
+                                     ingressChain: nil, egressChain: nil, quarantine: state.quarantine(of: endpoint))
+        guard isLocal(endpoint) else { return (entry, nil) }
         // Which local endpoint claims which interface. An interface claimed twice is dispatched to
         // nobody (the prefix rule then drops its packets): letting one claimant win would let a pod
         // take over another's interface, quarantine included. An interface without the workload
         // prefix is not dispatched either: the agent only governs workload interfaces.
-        var claimants: [String: [String]] = [:]
-        for endpoint in state.endpoints where isLocal(endpoint) {
-            claimants[interface(of: endpoint), default: []].append(endpoint.id)
+        let interface = interface(of: endpoint)
+        let owners = claimants[interface] ?? []
+        if owners.count > 1 {
+            return (entry, CompilerWarning(message:
+                "\(endpoint.id): interface \(interface) is also claimed by \(owners.filter { $0 != endpoint.id }.sorted().joined(separator: ", ")); none of them is dispatched (their traffic is dropped)"))
         }
-        for endpoint in state.endpoints {
-            let ingress = profile(of: endpoint, .ingress)
-            let egress = profile(of: endpoint, .egress)
-            var entry = CompiledEndpoint(endpoint: endpoint, interface: nil, ingress: ingress, egress: egress,
-                                         ingressChain: nil, egressChain: nil, quarantine: state.quarantine(of: endpoint))
-            if isLocal(endpoint) {
-                let interface = interface(of: endpoint)
-                let owners = claimants[interface] ?? []
-                if owners.count > 1 {
-                    warnings.append(CompilerWarning(message:
-                        "\(endpoint.id): interface \(interface) is also claimed by \(owners.filter { $0 != endpoint.id }.joined(separator: ", ")); none of them is dispatched (their traffic is dropped)"))
-                } else if !options.interfacePrefix.isEmpty && !interface.hasPrefix(options.interfacePrefix) {
-                    warnings.append(CompilerWarning(message:
-                        "\(endpoint.id): interface \(interface) does not start with the workload prefix \(options.interfacePrefix); it is not dispatched"))
-                } else {
-                    // A quarantined endpoint's entries jump straight to the quarantine chains, ahead
-                    // of the established-state check: live connections stop as well.
-                    let ingressChain = entry.quarantine == nil ? endpointChain(ingress, .ingress) : quarantineChain(.ingress)
-                    let egressChain = entry.quarantine == nil ? endpointChain(egress, .egress) : quarantineChain(.egress)
-                    ingressDispatch.elements.insert(.interface(interface, verdict: .jump(ingressChain)))
-                    egressDispatch.elements.insert(.interface(interface, verdict: .jump(egressChain)))
-                    if entry.quarantine != nil { quarantinedInterfaces.elements.insert(SetElement(key: Bytes.ifname(interface))) }
-                    entry.interface = interface
-                    entry.ingressChain = ingressChain
-                    entry.egressChain = egressChain
-                }
-            }
-            compiled.append(entry)
+        if !options.interfacePrefix.isEmpty && !interface.hasPrefix(options.interfacePrefix) {
+            return (entry, CompilerWarning(message:
+                "\(endpoint.id): interface \(interface) does not start with the workload prefix \(options.interfacePrefix); it is not dispatched"))
         }
-        sets[quarantinedInterfaces.name] = quarantinedInterfaces
-        sets[egressDispatch.name] = egressDispatch
-        sets[ingressDispatch.name] = ingressDispatch
-        let table = Table(family: .inet, name: options.tableName, chains: Array(chains.values), sets: Array(sets.values))
-        return CompiledRuleset(table: table, endpoints: compiled, warnings: warnings)
+        // A quarantined endpoint's entries jump straight to the quarantine chains, ahead of the
+        // established-state check: live connections stop as well.
+        let ingressChain = entry.quarantine == nil ? endpointChain(ingress, .ingress) : quarantineChain(.ingress)
+        let egressChain = entry.quarantine == nil ? endpointChain(egress, .egress) : quarantineChain(.egress)
+        entry.interface = interface
+        entry.ingressChain = ingressChain
+        entry.egressChain = egressChain
+        for element in entry.dispatchElements { sets[element.set]?.elements.insert(element.element) }
+        dispatchUsers[ingressChain, default: 0] += 1
+        dispatchUsers[egressChain, default: 0] += 1
+        return (entry, nil)
+    }
+
+    /// Takes an endpoint's dispatch entries out of the maps. Returns whether a chain lost its last
+    /// dispatch entry (it may now be unreachable: time to `sweep`).
+    mutating func removeDispatch(of entry: CompiledEndpoint) -> Bool {
+        var orphaned = false
+        for element in entry.dispatchElements { sets[element.set]?.elements.remove(element.element) }
+        for chain in [entry.ingressChain, entry.egressChain].compactMap({ $0 }) {
+            let users = (dispatchUsers[chain] ?? 1) - 1
+            dispatchUsers[chain] = users > 0 ? users : nil
+            if users <= 0 { orphaned = true }
+        }
+        return orphaned
+    }
+
+    /// Stores a set and notes it in the journal.
+    mutating func putSet(_ set: NftSet) {
+        sets[set.name] = set
+        newSets.append(set.name)
     }
 
     func interface(of endpoint: Endpoint) -> String {
@@ -241,7 +294,9 @@ struct TableBuilder {
         }
     }
 
-    mutating func add(_ chain: Chain) { chains[chain.name] = chain }
+    mutating func add(_ chain: Chain) {
+        if chains.updateValue(chain, forKey: chain.name) == nil { newChains.append(chain.name) }
+    }
 
     /// The name for an object that means `meaning`, derived from `base`: `base` itself unless it
     /// already stands for something else. `isNew` says whether the object still has to be built.

@@ -1,3 +1,4 @@
+import NetworkAddress
 import NftablesModel
 import PolicyModel
 
@@ -9,13 +10,11 @@ extension TableBuilder {
         let (name, isNew) = claim("sel." + Naming.shortHash(selection.canonicalText) + "." + family.short,
                                   meaning: "selection \(family) " + selection.canonicalText)
         if !isNew { return name }
+        let membership = Membership(selection: selection, family: family, namedPort: nil)
         var set = NftSet(name: name, keyType: family == .ipv4 ? .ipv4Address : .ipv6Address)
-        for endpoint in state.endpoints where selection.matches(endpoint, state) {
-            for address in endpoint.addresses where address.family == family {
-                set.elements.insert(.address(address))
-            }
-        }
-        sets[name] = set
+        for endpoint in state.endpoints { set.elements.formUnion(membership.elements(of: endpoint, state)) }
+        putSet(set)
+        memberships[name] = membership
         return name
     }
 
@@ -25,8 +24,8 @@ extension TableBuilder {
         let key = ofFamily.map(\.description).joined(separator: ",")
         let (name, isNew) = claim("net." + Naming.shortHash(key) + "." + family.short, meaning: "prefixes " + key)
         if isNew {
-            sets[name] = NftSet(name: name, keyType: family == .ipv4 ? .ipv4Address : .ipv6Address, flags: .interval,
-                                elements: IntervalElements.elements(for: ofFamily))
+            putSet(NftSet(name: name, keyType: family == .ipv4 ? .ipv4Address : .ipv6Address, flags: .interval,
+                          elements: IntervalElements.elements(for: ofFamily)))
         }
         return name
     }
@@ -37,8 +36,8 @@ extension TableBuilder {
         let key = sorted.map { "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ",")
         let (name, isNew) = claim("port." + Naming.shortHash(key), meaning: "ports " + key)
         if isNew {
-            sets[name] = NftSet(name: name, keyType: .inetService, flags: .interval,
-                                elements: IntervalElements.elements(forPorts: sorted))
+            putSet(NftSet(name: name, keyType: .inetService, flags: .interval,
+                          elements: IntervalElements.elements(forPorts: sorted)))
         }
         return name
     }
@@ -49,14 +48,11 @@ extension TableBuilder {
         let key = "\(targets.canonicalText) port=\(portName)/\(proto)"
         let (name, isNew) = claim("np." + Naming.shortHash(key) + "." + family.short, meaning: "named port \(family) " + key)
         if !isNew { return name }
+        let membership = Membership(selection: targets, family: family, namedPort: (portName, proto))
         var set = NftSet(name: name, keyType: family == .ipv4 ? .ipv4AddressService : .ipv6AddressService)
-        for endpoint in state.endpoints where targets.matches(endpoint, state) {
-            guard let named = endpoint.namedPorts.first(where: { $0.name == portName && $0.proto.number == proto }) else { continue }
-            for address in endpoint.addresses where address.family == family {
-                set.elements.insert(.addressPort(address, named.port))
-            }
-        }
-        sets[name] = set
+        for endpoint in state.endpoints { set.elements.formUnion(membership.elements(of: endpoint, state)) }
+        putSet(set)
+        memberships[name] = membership
         return name
     }
 
@@ -92,4 +88,37 @@ extension TableBuilder {
 
 extension IPFamily {
     var short: String { self == .ipv4 ? "v4" : "v6" }
+}
+
+extension TableBuilder.Membership {
+    /// The elements one endpoint puts into the set: its addresses of the family if the selection
+    /// names it (for a named-port set, each address with the port, if the endpoint has that port).
+    func elements(of endpoint: Endpoint, _ state: DesiredState) -> [SetElement] {
+        entries(of: endpoint, state).map(\.element)
+    }
+
+    /// The same, each with the address it stands for.
+    func entries(of endpoint: Endpoint, _ state: DesiredState) -> [(address: IPAddress, element: SetElement)] {
+        guard endpoint.addresses.contains(where: { $0.family == family }), selection.matches(endpoint, state) else { return [] }
+        guard let namedPort else {
+            return endpoint.addresses.filter { $0.family == family }.map { ($0, .address($0)) }
+        }
+        guard let named = endpoint.namedPorts.first(where: { $0.name == namedPort.name && $0.proto.number == namedPort.proto }) else {
+            return []
+        }
+        return endpoint.addresses.filter { $0.family == family }.map { ($0, .addressPort($0, named.port)) }
+    }
+}
+
+extension CompiledEndpoint {
+    /// Its entries in the dispatch maps (and in the quarantined-interfaces set), if dispatched here.
+    var dispatchElements: [(set: String, element: SetElement)] {
+        guard let interface, let ingressChain, let egressChain else { return [] }
+        var result: [(set: String, element: SetElement)] = [
+            (Layout.ingressDispatch, .interface(interface, verdict: .jump(ingressChain))),
+            (Layout.egressDispatch, .interface(interface, verdict: .jump(egressChain))),
+        ]
+        if quarantine != nil { result.append((Layout.quarantinedInterfaces, SetElement(key: Bytes.ifname(interface)))) }
+        return result
+    }
 }
