@@ -8,7 +8,7 @@ import PolicyModel
 /// The reconcile loop: the one place that writes to the kernel. File events and control requests
 /// only mark the state dirty; work happens on one serial queue, coalesced.
 public final class Agent: @unchecked Sendable {
-    public let config: AgentConfig
+    public internal(set) var config: AgentConfig
     public let stateDirectory: String
     private let dataplane: Dataplane
     private let loader: StateLoader
@@ -18,8 +18,17 @@ public final class Agent: @unchecked Sendable {
 
     // Owned by `queue`.
     var lastScan: StateLoader.Result?
-    var compiled: CompiledRuleset?
-    private var applied: Table?
+    /// The compiled desired state; its table is what the kernel holds when `applied` is true. Pod
+    /// and quarantine changes edit it in place (the session owns the only copy of the state and
+    /// the table, so an edit copies nothing).
+    private var session: CompilerSession?
+    /// Whether the kernel holds the session's table (the last batch was acknowledged).
+    private var applied = false
+    /// State files inotify named since the last reconcile; `rescanAll` when it could not name them.
+    private var pendingPaths: Set<String> = []
+    private var rescanAll = false
+    /// Quarantines agentctl stored, as last read from the store.
+    private var stored: (quarantines: [Quarantine], rejected: [RejectedFile]) = ([], [])
     var generation = 0
     private var lastApplied: Date?
     var lastError: String?
@@ -54,15 +63,15 @@ public final class Agent: @unchecked Sendable {
 
     /// First reconcile, then watch the directory. Throws only when the directory cannot be watched.
     public func start() throws {
-        queue.sync { reconcile(startup: true) }
-        let watcher = DirectoryWatcher(root: stateDirectory) { [weak self] in self?.fileEvent() }
+        queue.sync { reconcile(.startup) }
+        let watcher = DirectoryWatcher(root: stateDirectory) { [weak self] paths in self?.fileEvent(paths) }
         try watcher.start()
         self.watcher = watcher
         if config.resyncSeconds > 0 {
             let timer = DispatchSource.makeTimerSource(queue: queue)
             let interval = DispatchTimeInterval.seconds(config.resyncSeconds)
             timer.schedule(deadline: .now() + interval, repeating: interval)
-            timer.setEventHandler { [weak self] in self?.reconcile(startup: false) }
+            timer.setEventHandler { [weak self] in self?.reconcile(.resync) }
             timer.resume()
             resyncTimer = timer
         }
@@ -70,8 +79,9 @@ public final class Agent: @unchecked Sendable {
 
     /// A file changed: reconcile after the configured quiet time, but never later than a second
     /// after the first event of a burst.
-    private func fileEvent() {
+    private func fileEvent(_ paths: Set<String>?) {
         queue.async { [self] in
+            if let paths { pendingPaths.formUnion(paths) } else { rescanAll = true }
             let now = Date()
             if firstPendingEvent == nil { firstPendingEvent = now }
             pendingWork?.cancel()
@@ -84,7 +94,7 @@ public final class Agent: @unchecked Sendable {
             if let last = lastReconcileEnd {
                 delay = max(delay, Double(config.minIntervalMilliseconds) / 1000 - now.timeIntervalSince(last))
             }
-            let work = DispatchWorkItem { [weak self] in self?.reconcile(startup: false) }
+            let work = DispatchWorkItem { [weak self] in self?.reconcile(.files) }
             pendingWork = work
             queue.asyncAfter(deadline: .now() + delay, execute: work)
         }
@@ -93,7 +103,7 @@ public final class Agent: @unchecked Sendable {
     /// Rescan and reconcile now; returns the status once the kernel has been updated and read back.
     public func syncNow() -> StatusReport {
         queue.sync {
-            reconcile(startup: false)
+            reconcile(.sync)
             return makeStatus()
         }
     }
@@ -116,13 +126,13 @@ public final class Agent: @unchecked Sendable {
     /// applied, unless the last batch failed).
     public func explain(_ query: ExplainQuery) throws -> ExplainResult {
         try queue.sync {
-            guard let compiled else { throw ConfigError("the agent has not compiled its state yet") }
-            return try Explainer.explain(query, in: compiled)
+            guard let session else { throw ConfigError("the agent has not compiled its state yet") }
+            return try Explainer.explain(query, in: session.ruleset)
         }
     }
 
     public func rows(kind: String) -> [[String: String]]? {
-        queue.sync { Rows.make(kind: kind, scan: lastScan, compiled: compiled) }
+        queue.sync { Rows.make(kind: kind, state: currentState, compiled: session?.ruleset) }
     }
 
     // MARK: Reconcile (on `queue`)
@@ -132,18 +142,30 @@ public final class Agent: @unchecked Sendable {
         try queue.sync { try work() }
     }
 
-    /// A reconcile from inside the queue (quarantine, release).
-    func reconcileNow() { reconcile(startup: false) }
+    /// From inside the queue: read everything again and reconcile (compiling anew if the
+    /// configuration changed).
+    func reconcileNow() { reconcile(.sync) }
+
+    /// From inside the queue: take in the file changes inotify reported so far (quarantine and
+    /// release look at the newest state first).
+    func reconcilePending() { reconcile(.files) }
+
+    /// From inside the queue, after agentctl's quarantine store changed.
+    func reconcileQuarantines() { reconcile(.quarantineStore) }
+
+    /// For tests: runs on the reconcile queue.
+    func onQueueForTests<T>(_ work: () -> T) -> T { queue.sync { work() } }
+    func currentStateForTests() -> DesiredState { queue.sync { currentState } }
 
     /// The desired state as last scanned, quarantines included.
-    var currentState: DesiredState { lastScan?.state ?? DesiredState() }
+    var currentState: DesiredState { session?.state ?? DesiredState() }
 
     /// Something changed the agent's table in the kernel (a change notification that was not the
     /// agent's own): check and, if it differs, restore it at once rather than at the next resync.
     public func kernelTableChanged() {
         queue.async { [self] in
             metrics.notifications += 1
-            reconcile(startup: false)
+            reconcile(.notification)
         }
     }
 
@@ -152,7 +174,22 @@ public final class Agent: @unchecked Sendable {
         queue.sync { metrics }
     }
 
-    private func reconcile(startup: Bool) {
+    /// Why a reconcile runs; it decides how much is read again and whether the kernel's copy is checked.
+    enum Reason {
+        /// Start-up: read everything, replace the table.
+        case startup
+        /// inotify events: read the files they name (everything if it could not name them).
+        case files
+        /// agentctl's quarantine store changed (and whatever files changed meanwhile).
+        case quarantineStore
+        /// The periodic resync, `agentctl sync`, a change notification from the kernel: read
+        /// everything and compare the kernel's table with the desired one.
+        case resync, sync, notification
+
+        var checksKernel: Bool { self == .resync || self == .sync || self == .notification }
+    }
+
+    private func reconcile(_ reason: Reason) {
         pendingWork = nil
         firstPendingEvent = nil
         let started = DispatchTime.now()
@@ -161,16 +198,15 @@ public final class Agent: @unchecked Sendable {
             metrics.reconciles += 1
             metrics.lastReconcileSeconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
         }
-        var scan = loader.scan()
-        // Quarantines from agentctl join those from the state directory; one from a file takes
-        // precedence when both name the same pod.
-        let stored = quarantineStore.load()
-        var quarantines = scan.state.quarantines
-        for quarantine in stored.quarantines where !quarantines.contains(where: { $0.podID == quarantine.podID }) {
-            quarantines.append(quarantine)
+        // Read what changed: every file at start-up and on resyncs, else those inotify named.
+        let scan: StateLoader.Result
+        if reason == .startup || reason == .resync || reason == .sync || rescanAll || lastScan == nil {
+            scan = loader.scan()
+            rescanAll = false
+        } else {
+            scan = loader.update(paths: pendingPaths)
         }
-        scan.state.quarantines = quarantines.sorted { $0.podID < $1.podID }
-        scan.rejected += stored.rejected
+        pendingPaths = []
         lastScan = scan
         for rejection in scan.newlyRejected {
             logger.warning("state.file.rejected", metadata: ["file": "\(rejection.path)", "line": "\(rejection.line)",
@@ -179,23 +215,15 @@ public final class Agent: @unchecked Sendable {
         if let error = scan.directoryError {
             logger.error("state.directory.unreadable", metadata: ["error": "\(error)"])
         }
-        let compileStarted = DispatchTime.now()
-        let result = PolicyCompiler.compile(scan.state, options: config.compiler)
-        metrics.lastCompileSeconds = Double(DispatchTime.now().uptimeNanoseconds - compileStarted.uptimeNanoseconds) / 1e9
-        compiled = result
-        metrics.endpoints = scan.state.endpoints.count
-        metrics.localEndpoints = result.endpoints.filter { $0.interface != nil }.count
-        metrics.policies = scan.state.policies.count + scan.state.calicoPolicies.count
-        metrics.quarantines = result.endpoints.filter { $0.quarantine != nil && $0.interface != nil }.count
-        metrics.rejectedFiles = scan.rejected.count
-        metrics.chains = result.table.chains.count
-        metrics.sets = result.table.sets.count
-        metrics.setElements = result.table.sets.values.reduce(0) { $0 + $1.elements.count }
+        // Quarantines from agentctl join those from the state directory; one from a file takes
+        // precedence when both name the same pod.
+        if reason != .files || session == nil { stored = quarantineStore.load() }
+        metrics.rejectedFiles = scan.rejected.count + stored.rejected.count
 
         // After a restart the agent has no last good copy of a file that is broken now. Replacing the
         // table without that file's objects could open access it used to deny, so keep the table that
         // is in force until the file is fixed.
-        if applied == nil && (!scan.rejectedWithoutLastGood.isEmpty || scan.directoryError != nil || !stored.rejected.isEmpty) {
+        if !applied && session == nil && (!scan.rejectedWithoutLastGood.isEmpty || scan.directoryError != nil || !stored.rejected.isEmpty) {
             // If the kernel cannot even say whether the table exists, assume it does: holding is
             // the safe side.
             var exists = true
@@ -206,44 +234,153 @@ public final class Agent: @unchecked Sendable {
                 }
                 holding = true
                 lastError = "holding the rules in force: \(scan.rejectedWithoutLastGood.count + stored.rejected.count) file(s) rejected since start-up"
+                // The next reconcile must read everything again, not only what changes next.
+                rescanAll = true
                 return
             }
         }
         holding = false
 
-        // At start-up the table is always replaced, so whatever was there (an older version, a
-        // tampered copy) is gone in the same atomic step.
-        var incremental = !startup
-        if !startup, let applied, applied == result.table {
-            if kernelMatches(result.table) {
+        // Workload and quarantine changes edit the compiled state; anything else compiles it anew.
+        if let session, reason != .startup, session.options == config.compiler, let changes = endpointChanges(scan, session) {
+            if !changes.isEmpty {
+                let compileStarted = DispatchTime.now()
+                let batch = session.apply(changes)
+                metrics.lastCompileSeconds = Double(DispatchTime.now().uptimeNanoseconds - compileStarted.uptimeNanoseconds) / 1e9
+                if applied && !batch.isEmpty {
+                    do {
+                        try commit(batch)
+                        committed(session, incremental: true)
+                    } catch {
+                        // Whatever went wrong, the next step replaces the table as a whole.
+                        logger.warning("reconcile.incremental.failed", metadata: ["error": "\(error)", "changes": "\(batch.count)"])
+                        applied = false
+                    }
+                }
+            }
+            if applied && !reason.checksKernel {
+                updateGauges(session)
                 lastError = nil
                 return
             }
-            // Someone else changed or removed our table: put it back whole, and say so.
+        } else {
+            let compileStarted = DispatchTime.now()
+            var state = loader.desiredState()
+            var quarantines = state.quarantines
+            for quarantine in stored.quarantines where !quarantines.contains(where: { $0.podID == quarantine.podID }) {
+                quarantines.append(quarantine)
+            }
+            state.quarantines = quarantines.sorted { $0.podID < $1.podID }
+            let previous = applied ? session?.table : nil
+            session = nil
+            let fresh = CompilerSession(state: state, options: config.compiler)
+            metrics.lastCompileSeconds = Double(DispatchTime.now().uptimeNanoseconds - compileStarted.uptimeNanoseconds) / 1e9
+            session = fresh
+            if reason != .startup, let previous, let delta = fresh.table.changes(from: previous) {
+                applied = false
+                do {
+                    if !delta.isEmpty { try commit(delta) }
+                    applied = true
+                    if !delta.isEmpty { committed(fresh, incremental: true) }
+                } catch {
+                    logger.warning("reconcile.incremental.failed", metadata: ["error": "\(error)", "changes": "\(delta.count)"])
+                }
+            } else {
+                applied = false
+            }
+        }
+        guard let session else { return }
+        updateGauges(session)
+
+        // At start-up the table is always replaced, so whatever was there (an older version, a
+        // tampered copy) is gone in the same atomic step. Later, if the kernel's copy is checked
+        // and differs, someone else changed or removed our table: put it back whole, and say so.
+        if applied && reason.checksKernel && !kernelMatches(session.table) {
             repairs += 1
             metrics.driftRepairs = repairs
-            incremental = false
+            applied = false
             logger.warning("reconcile.drift", metadata: ["repairs": "\(repairs)"])
         }
-        do {
-            try replace(with: result.table, incremental: incremental)
-            applied = result.table
-            generation += 1
-            lastApplied = Date()
+        if applied {
             lastError = nil
-            logger.info("reconcile.applied", metadata: [
-                "generation": "\(generation)", "endpoints": "\(result.endpoints.count)",
-                "policies": "\(scan.state.policies.count + scan.state.calicoPolicies.count)", "chains": "\(result.table.chains.count)",
-                "sets": "\(result.table.sets.count)",
-            ])
+            return
+        }
+        do {
+            try replace(with: session.table)
+            applied = true
+            committed(session, incremental: false)
         } catch {
             lastError = "\(error)"
             metrics.failedBatches += 1
-            // When the kernel's answers were lost, the batch may or may not have been applied:
-            // forget what was applied, so the next reconcile replaces the table as a whole.
-            if let failure = error as? NftablesError, failure.kind == .protocolViolation { applied = nil }
             logger.error("reconcile.failed", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// The changes of a scan (and of agentctl's quarantine store) as workload changes the session
+    /// can take in place; nil when something else changed (a namespace, a policy), which needs a
+    /// full compile.
+    private func endpointChanges(_ scan: StateLoader.Result, _ session: CompilerSession) -> EndpointChanges? {
+        var changes = EndpointChanges()
+        var fileQuarantines: [String: Quarantine?] = [:]
+        for change in scan.changes {
+            switch change.after ?? change.before {
+            case .endpoint, .skippedPod:
+                guard let id = change.key.split(separator: " ", maxSplits: 1).last.map(String.init) else { return nil }
+                switch change.after {
+                case .endpoint(let endpoint)?:
+                    changes.endpoints[id] = endpoint
+                    if case .skippedPod? = change.before { changes.skippedPods[id] = .some(nil) }
+                case .skippedPod(let pod)?:
+                    changes.skippedPods[id] = pod
+                    if case .endpoint? = change.before { changes.endpoints[id] = .some(nil) }
+                default:
+                    if case .endpoint? = change.before { changes.endpoints[id] = .some(nil) } else { changes.skippedPods[id] = .some(nil) }
+                }
+            case .quarantine(let quarantine):
+                if case .quarantine(let after)? = change.after { fileQuarantines[quarantine.podID] = after } else {
+                    fileQuarantines[quarantine.podID] = .some(nil)
+                }
+            default:
+                return nil
+            }
+        }
+        // The quarantines in force: those of files (as changed now), then the stored ones for pods
+        // no file names.
+        var fromFiles = session.state.quarantines.filter { $0.location?.file.hasPrefix(quarantineStore.directory + "/") != true }
+        for (podID, quarantine) in fileQuarantines {
+            fromFiles.removeAll { $0.podID == podID }
+            if let quarantine { fromFiles.append(quarantine) }
+        }
+        var merged = fromFiles
+        for quarantine in stored.quarantines where !merged.contains(where: { $0.podID == quarantine.podID }) {
+            merged.append(quarantine)
+        }
+        merged.sort { $0.podID < $1.podID }
+        if merged != session.state.quarantines { changes.quarantines = merged }
+        return changes
+    }
+
+    /// Bookkeeping after the kernel took a batch.
+    private func committed(_ session: CompilerSession, incremental: Bool) {
+        generation += 1
+        lastApplied = Date()
+        lastError = nil
+        logger.info("reconcile.applied", metadata: [
+            "generation": "\(generation)", "incremental": "\(incremental)", "endpoints": "\(session.state.endpoints.count)",
+            "policies": "\(session.state.policies.count + session.state.calicoPolicies.count)",
+            "changes": "\(metrics.lastBatchChanges)",
+        ])
+    }
+
+    private func updateGauges(_ session: CompilerSession) {
+        let state = session.state
+        metrics.endpoints = state.endpoints.count
+        metrics.localEndpoints = session.localEndpoints
+        metrics.policies = state.policies.count + state.calicoPolicies.count
+        metrics.quarantines = session.quarantinedEndpoints
+        metrics.chains = session.chainCount
+        metrics.sets = session.setCount
+        metrics.setElements = session.setElements
     }
 
     /// Commits one batch, timing it for the metrics.
@@ -264,20 +401,9 @@ public final class Agent: @unchecked Sendable {
     /// nothing but this agent's socket can change or delete the table while the agent runs
     /// (`nft flush ruleset` skips it); when the agent dies the table stays, ownerless, and the next
     /// agent replaces it in one batch.
-    private func replace(with table: Table, incremental: Bool) throws {
+    private func replace(with table: Table) throws {
         let owned = ownTable ?? config.ownTable
         let flags: TableFlags = owned ? [.owner, .persist] : []
-        // While the kernel holds what this agent applied last, send only the difference; if that
-        // batch fails (someone changed the table after all), replace the table as a whole.
-        if incremental, let applied, let delta = table.changes(from: applied) {
-            if delta.isEmpty { return }
-            do {
-                try commit(delta)
-                return
-            } catch {
-                logger.warning("reconcile.incremental.failed", metadata: ["error": "\(error)", "changes": "\(delta.count)"])
-            }
-        }
         let existing = try dataplane.tableFlags(family: .inet, name: tableName)
         do {
             try commit(table.replacementChanges(flags: flags, exists: existing != nil))
@@ -296,12 +422,12 @@ public final class Agent: @unchecked Sendable {
     }
 
     private func makeStatus() -> StatusReport {
-        let state = lastScan?.state ?? DesiredState()
+        let state = currentState
         let inSync: Bool
         if holding || lastScan?.directoryError != nil {
             inSync = false
-        } else if let compiled {
-            inSync = kernelMatches(compiled.table)
+        } else if let session {
+            inSync = kernelMatches(session.table)
         } else {
             inSync = false
         }
@@ -310,11 +436,11 @@ public final class Agent: @unchecked Sendable {
             inSync: inSync, generation: generation, table: "inet \(tableName)", stateDirectory: stateDirectory,
             lastApplied: lastApplied.map { formatter.string(from: $0) },
             endpoints: state.endpoints.count,
-            localEndpoints: compiled?.endpoints.filter { $0.interface != nil }.count ?? 0,
+            localEndpoints: session?.localEndpoints ?? 0,
             skippedPods: state.skippedPods.count, policies: state.policies.count + state.calicoPolicies.count,
             namespaces: Set(state.namespaces.keys).union(state.endpoints.map(\.namespace)).count,
-            files: lastScan?.fileCount ?? 0, driftRepairs: repairs, rejectedFiles: lastScan?.rejected ?? [],
-            warnings: (compiled?.warnings.map(\.message) ?? []) + (lastScan?.directoryError.map { [$0] } ?? []),
+            files: lastScan?.fileCount ?? 0, driftRepairs: repairs, rejectedFiles: (lastScan?.rejected ?? []) + stored.rejected,
+            warnings: (session?.ruleset.warnings.map(\.message) ?? []) + (lastScan?.directoryError.map { [$0] } ?? []),
             lastError: lastError)
     }
 }

@@ -64,7 +64,7 @@ extension Agent {
     private func quarantineOnQueue(_ podID: String, reason: String, futurePods: Bool, actor: Peer) throws -> QuarantineOutcome {
         let trimmed = reason.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { throw OperationRefusal("a quarantine needs a reason (--reason TEXT)") }
-        reconcileNow()
+        reconcilePending()
         let state = currentState
         let endpoint = state.endpoints.first { $0.id == podID }
         let pending = state.skippedPods.first { "\($0.namespace)/\($0.name)" == podID }
@@ -83,12 +83,12 @@ extension Agent {
         try quarantineStore.write(quarantine)
         // Success is "the kernel took whatever change the quarantine needs" — none at all for a pod
         // that has no address yet or is on another node.
-        reconcileNow()
+        reconcileQuarantines()
         guard lastError == nil else {
             // The kernel refused the batch: nothing changed there, so take the request back too.
             let error = lastError ?? "the quarantine did not reach the kernel"
             try? quarantineStore.remove(podID)
-            reconcileNow()
+            reconcileQuarantines()
             throw OperationRefusal("quarantine of \(podID) failed, nothing changed: \(error)", exitCode: 2)
         }
         var deleted = 0
@@ -107,7 +107,7 @@ extension Agent {
     }
 
     private func releaseOnQueue(_ podID: String, actor: Peer) throws -> QuarantineOutcome {
-        reconcileNow()
+        reconcilePending()
         let state = currentState
         guard let quarantine = state.quarantines.first(where: { $0.podID == podID }) else {
             throw OperationRefusal("\(podID) is not quarantined")
@@ -117,11 +117,11 @@ extension Agent {
             throw OperationRefusal("the quarantine of \(podID) comes from \(file) in the state directory: remove that file to release it")
         }
         try quarantineStore.remove(podID)
-        reconcileNow()
+        reconcileQuarantines()
         guard lastError == nil else {
             let error = lastError ?? "the release did not reach the kernel"
             try? quarantineStore.write(quarantine)
-            reconcileNow()
+            reconcileQuarantines()
             throw OperationRefusal("release of \(podID) failed, it stays quarantined: \(error)", exitCode: 2)
         }
         logger.notice("quarantine.released", metadata: ["pod": "\(podID)", "actor": "\(actor.userName)"])

@@ -4,15 +4,17 @@ import Glibc
 import Foundation
 
 /// Watches a directory tree with inotify and calls `onChange` (on its own thread) after any
-/// change below it. It does not debounce: the reconciler coalesces events.
+/// change below it, with the paths of the state files that changed — or nil when it cannot say
+/// (a directory came or went, the event queue overflowed): then the whole tree needs a rescan. It
+/// does not debounce: the reconciler coalesces events.
 public final class DirectoryWatcher {
     private let root: String
-    private let onChange: @Sendable () -> Void
+    private let onChange: @Sendable (Set<String>?) -> Void
     private var fd: Int32 = -1
     private var watches: [Int32: String] = [:]
     private var thread: Thread?
 
-    public init(root: String, onChange: @escaping @Sendable () -> Void) {
+    public init(root: String, onChange: @escaping @Sendable (Set<String>?) -> Void) {
         self.root = root
         self.onChange = onChange
     }
@@ -65,6 +67,7 @@ public final class DirectoryWatcher {
             }
             var offset = 0
             var rootGone = false
+            var paths: Set<String>? = []
             while offset + MemoryLayout<inotify_event>.size <= count {
                 let event = buffer.load(fromByteOffset: offset, as: inotify_event.self)
                 let nameLength = Int(event.len)
@@ -74,13 +77,24 @@ public final class DirectoryWatcher {
                         .assumingMemoryBound(to: CChar.self)
                     addWatches(below: parent + "/" + String(cString: namePointer))
                 }
-                if event.mask & UInt32(IN_IGNORED) != 0 { watches[event.wd] = nil }
+                if event.mask & UInt32(IN_IGNORED) != 0 {
+                    watches[event.wd] = nil
+                } else if event.mask & UInt32(IN_ISDIR | IN_Q_OVERFLOW | IN_DELETE_SELF | IN_MOVE_SELF) != 0 || event.wd < 0 {
+                    paths = nil
+                } else if nameLength > 0, let parent = watches[event.wd] {
+                    let name = String(cString: buffer.advanced(by: offset + MemoryLayout<inotify_event>.size)
+                        .assumingMemoryBound(to: CChar.self))
+                    // Named as the loader names it (see StateLoader.listStateFiles).
+                    if StateLoader.isStateFile(name) { paths?.insert(parent.hasSuffix("/") ? parent + name : parent + "/" + name) }
+                } else if nameLength > 0 {
+                    paths = nil
+                }
                 if event.mask & UInt32(IN_DELETE_SELF | IN_MOVE_SELF) != 0 && watches[event.wd] == root {
                     rootGone = true
                 }
                 offset += MemoryLayout<inotify_event>.size + nameLength
             }
-            onChange()
+            if paths?.isEmpty != true { onChange(paths) }
             if rootGone { waitForRoot() }
         }
     }
@@ -92,7 +106,7 @@ public final class DirectoryWatcher {
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue {
                 addWatches(below: root)
-                onChange()
+                onChange(nil)
                 return
             }
         }

@@ -23,7 +23,7 @@ final class QuarantineStore {
         let scan = loader.scan()
         var rejected = scan.rejected
         if let error = scan.directoryError { rejected.append(RejectedFile(path: directory, line: 1, message: error)) }
-        return (scan.state.quarantines, rejected)
+        return (loader.desiredState().quarantines, rejected)
     }
 
     func path(for podID: String) -> String {

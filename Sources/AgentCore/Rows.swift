@@ -4,8 +4,7 @@ import PolicyModel
 
 /// Rows for `agentctl get`: flat string maps, printed as a table or JSON by the client.
 enum Rows {
-    static func make(kind: String, scan: StateLoader.Result?, compiled: CompiledRuleset?) -> [[String: String]]? {
-        let state = scan?.state ?? DesiredState()
+    static func make(kind: String, state: DesiredState, compiled: CompiledRuleset?) -> [[String: String]]? {
         switch kind {
         case "endpoints", "endpoint", "ep":
             return (compiled?.endpoints ?? []).map { entry in

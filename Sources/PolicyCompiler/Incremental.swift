@@ -58,6 +58,8 @@ public final class CompilerSession {
     public var state: DesiredState { builder.state }
     public var options: CompilerOptions { builder.options }
     public var table: Table { builder.table }
+    public var chainCount: Int { builder.chains.count }
+    public var setCount: Int { builder.sets.count }
 
     /// The compiled ruleset (endpoints in state order), as a full compile would return it.
     public var ruleset: CompiledRuleset {

@@ -2,6 +2,8 @@
 import Foundation
 import Logging
 import NftablesModel
+import PolicyCompiler
+import PolicyModel
 import XCTest
 
 final class AgentTests: XCTestCase {
@@ -212,6 +214,62 @@ final class AgentTests: XCTestCase {
         print("1000 pod files written: \(batches) batches")
     }
 
+    /// With the watcher running, a pod file written, relabelled and removed reaches the kernel as
+    /// element changes only, without a rescan of the directory; a policy change compiles anew.
+    func testPodFilesAreTakenInAsElementChanges() throws {
+        try write("pods.yaml", Self.pods)
+        try write("deny.yaml", """
+            apiVersion: networking.k8s.io/v1
+            kind: NetworkPolicy
+            metadata: {name: from-web, namespace: shop}
+            spec: {podSelector: {}, ingress: [{from: [{podSelector: {matchLabels: {app: web}}}]}]}
+            """)
+        let dataplane = FakeDataplane()
+        let agent = makeAgent(dataplane)
+        try agent.start()
+        func waitForCommit(after count: Int) -> [Change]? {
+            let deadline = Date().addingTimeInterval(10)
+            while Date() < deadline {
+                if let last = agent.onQueueForTests({ dataplane.commits.count > count ? dataplane.commits.last : nil }) { return last }
+                usleep(10_000)
+            }
+            return nil
+        }
+        func onlyElements(_ batch: [Change]?) -> Bool {
+            guard let batch, !batch.isEmpty else { return false }
+            return batch.allSatisfy { if case .addElements = $0 { return true }; if case .deleteElements = $0 { return true }; return false }
+        }
+        let pod = """
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: cache, namespace: shop, labels: {app: web}, annotations: {palisade.dev/interface: plcache}}
+            status: {phase: Running, podIPs: [{ip: 198.18.0.13}]}
+            """
+        var commits = dataplane.commits.count
+        try write("cache.yaml", pod)
+        let added = waitForCommit(after: commits)
+        XCTAssertTrue(onlyElements(added), "\(added?.map(\.summary) ?? [])")
+        XCTAssertEqual(agent.status().endpoints, 3)
+        XCTAssertTrue(agent.status().inSync)
+
+        commits = dataplane.commits.count
+        try write("cache.yaml", pod.replacingOccurrences(of: "app: web", with: "app: db"))
+        XCTAssertTrue(onlyElements(waitForCommit(after: commits)))
+
+        commits = dataplane.commits.count
+        try FileManager.default.removeItem(atPath: directory + "/cache.yaml")
+        XCTAssertTrue(onlyElements(waitForCommit(after: commits)))
+        XCTAssertEqual(agent.status().endpoints, 2)
+
+        commits = dataplane.commits.count
+        try FileManager.default.removeItem(atPath: directory + "/deny.yaml")
+        let policyGone = waitForCommit(after: commits)
+        XCTAssertFalse(onlyElements(policyGone), "a policy change rebuilds chains")
+        XCTAssertEqual(agent.status().policies, 0)
+        XCTAssertTrue(agent.status().inSync)
+        XCTAssertEqual(dataplane.tables["palisade"], PolicyCompiler.compile(agent.currentStateForTests()).table)
+    }
+
     func testGetRows() throws {
         try write("pods.yaml", Self.pods)
         try write("deny.yaml", Self.denyAll)
@@ -269,5 +327,41 @@ final class StateLoaderTests: XCTestCase {
         XCTAssertFalse(StateLoader.isStateFile("#web.yaml#"))
         XCTAssertFalse(StateLoader.isStateFile(".hidden.yaml"))
         XCTAssertFalse(StateLoader.isStateFile("notes.txt"))
+    }
+
+    /// `update(paths:)` reads only the files named and says which objects changed; the rest of the
+    /// directory is seen at the next full scan. Duplicates across files: the later path wins.
+    func testUpdateReadsOnlyTheNamedFiles() throws {
+        let directory = NSTemporaryDirectory() + "palisade-loader-test-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        func write(_ name: String, _ text: String) throws { try text.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8) }
+        try write("a.yaml", AgentTests.pods)
+        try write("deny.yaml", AgentTests.denyAll)
+        let loader = StateLoader(directory: directory)
+        let first = loader.scan()
+        XCTAssertEqual(first.changes.map(\.key), ["NetworkPolicy shop/deny-all", "Pod shop/db", "Pod shop/web"])
+        XCTAssertEqual(loader.desiredState().endpoints.count, 2)
+
+        try write("a.yaml", AgentTests.pods.replacingOccurrences(of: "app: db", with: "app: database"))
+        try write("deny.yaml", AgentTests.denyAll.replacingOccurrences(of: "deny-all", with: "deny-everything"))
+        let partial = loader.update(paths: [directory + "/a.yaml"])
+        XCTAssertEqual(partial.changes.map(\.key), ["Pod shop/db"], "web is unchanged; deny.yaml was not named")
+        XCTAssertFalse(partial.complete)
+        XCTAssertEqual(loader.desiredState().policies.map(\.name), ["deny-all"])
+
+        // The same pod in a later file wins; removing that file brings the first back.
+        try write("b.yaml", AgentTests.pods.replacingOccurrences(of: "198.18.0.11", with: "198.18.0.99"))
+        let duplicate = loader.update(paths: [directory + "/b.yaml"])
+        XCTAssertEqual(duplicate.changes.map(\.key), ["Pod shop/db", "Pod shop/web"])
+        XCTAssertEqual(loader.desiredState().endpoints.first { $0.name == "web" }?.addresses.map { "\($0)" }, ["198.18.0.99"])
+        try FileManager.default.removeItem(atPath: directory + "/b.yaml")
+        let removed = loader.update(paths: [directory + "/b.yaml"])
+        XCTAssertEqual(removed.changes.map(\.key), ["Pod shop/db", "Pod shop/web"])
+        XCTAssertEqual(loader.desiredState().endpoints.first { $0.name == "web" }?.addresses.map { "\($0)" }, ["198.18.0.11"])
+
+        let full = loader.scan()
+        XCTAssertEqual(full.changes.map(\.key), ["NetworkPolicy shop/deny-all", "NetworkPolicy shop/deny-everything"])
+        XCTAssertEqual(loader.desiredState().policies.map(\.name), ["deny-everything"])
     }
 }
