@@ -80,17 +80,19 @@ public final class CompilerSession {
         cachedRuleset = nil
         builder.newChains = []
         builder.newSets = []
-        let oldState = builder.state
+        // No copy of the state is kept: a second reference to its arrays would make the first edit
+        // below copy all of them. Only namespaces matter to selections, and they do not change here.
+        let oldQuarantines = builder.state.quarantines
 
         // Which endpoints to compile again: the changed ones, those a quarantine change covers, and
         // every claimant of an interface a changed endpoint leaves or takes (a collision may end
         // or begin).
         var affected = Set(changes.endpoints.keys)
         if let quarantines = changes.quarantines {
-            let before = Set(oldState.quarantines.map(\.podID)), after = Set(quarantines.map(\.podID))
+            let before = Set(oldQuarantines.map(\.podID)), after = Set(quarantines.map(\.podID))
             for podID in before.symmetricDifference(after) { affected.insert(podID) }
             // The same pod id with another quarantine (another uid, futurePods): recompute too.
-            let old = Dictionary(oldState.quarantines.map { ($0.podID, $0) }, uniquingKeysWith: { first, _ in first })
+            let old = Dictionary(oldQuarantines.map { ($0.podID, $0) }, uniquingKeysWith: { first, _ in first })
             for quarantine in quarantines where old[quarantine.podID] != nil && old[quarantine.podID] != quarantine {
                 affected.insert(quarantine.podID)
             }
@@ -154,7 +156,7 @@ public final class CompilerSession {
             var candidates: [SetElement: IPAddress] = [:]
             for (id, new) in changes.endpoints {
                 if let old = oldEndpoints[id] {
-                    for (address, element) in membership.entries(of: old, oldState) { candidates[element] = address }
+                    for (address, element) in membership.entries(of: old, builder.state) { candidates[element] = address }
                 }
                 if let new {
                     for (address, element) in membership.entries(of: new, builder.state) { candidates[element] = address }

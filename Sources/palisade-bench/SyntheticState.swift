@@ -48,7 +48,8 @@ struct SyntheticState {
         return result
     }
 
-    func kubernetesPolicy(_ index: Int) -> NetworkPolicy {
+    /// `portShift` changes the first port (a "policy change"), as `kubernetesPolicyYAML` does.
+    func kubernetesPolicy(_ index: Int, portShift: Int = 0) -> NetworkPolicy {
         let namespace = namespaceName(index % namespaceCount)
         let app = Self.apps[index % Self.apps.count]
         let peerApp = Self.apps[(index + 3) % Self.apps.count]
@@ -60,7 +61,7 @@ struct SyntheticState {
                                    namespaces: LabelSelector(matchLabels: ["env": "prod"]))]
         default: peers = [.ipBlock(cidr: CIDR("198.51.100.0/24")!, except: [CIDR("198.51.100.\(index % 128)/32")!])]
         }
-        let ports = [PolicyPort(proto: .tcp, port: .number(UInt16(8000 + index % 100))),
+        let ports = [PolicyPort(proto: .tcp, port: .number(UInt16(8000 + (index + portShift) % 100))),
                      PolicyPort(proto: .tcp, port: .named("http")),
                      PolicyPort(proto: .udp, port: .number(53))]
         return NetworkPolicy(namespace: namespace, name: "allow-\(app)-\(index)",
