@@ -123,9 +123,11 @@ struct TableBuilder {
     var memberships: [String: Membership] = [:]
     /// Local endpoints (by id) that claim each interface.
     var claimants: [String: [String]] = [:]
-    /// How many dispatch entries lead to each chain; a chain no entry leads to any more may be
-    /// unreachable (`sweep`).
+    /// How many dispatch entries lead to each chain, and how many references the rules of the
+    /// chains built so far make to each chain and set: what nothing refers to any more goes
+    /// (`collect`), as a full compile would not have built it.
     var dispatchUsers: [String: Int] = [:]
+    var references: [String: Int] = [:]
     /// Chains and sets built since the journal was last cleared, in order.
     var newChains: [String] = []
     var newSets: [String] = []
@@ -226,15 +228,15 @@ struct TableBuilder {
         return (entry, nil)
     }
 
-    /// Takes an endpoint's dispatch entries out of the maps. Returns whether a chain lost its last
-    /// dispatch entry (it may now be unreachable: time to `sweep`).
-    mutating func removeDispatch(of entry: CompiledEndpoint) -> Bool {
-        var orphaned = false
+    /// Takes an endpoint's dispatch entries out of the maps. Returns the chains that lost their
+    /// last dispatch entry (candidates for `collect`).
+    mutating func removeDispatch(of entry: CompiledEndpoint) -> [String] {
+        var orphaned: [String] = []
         for element in entry.dispatchElements { sets[element.set]?.elements.remove(element.element) }
         for chain in [entry.ingressChain, entry.egressChain].compactMap({ $0 }) {
             let users = (dispatchUsers[chain] ?? 1) - 1
             dispatchUsers[chain] = users > 0 ? users : nil
-            if users <= 0 { orphaned = true }
+            if users <= 0 { orphaned.append(chain) }
         }
         return orphaned
     }
@@ -295,7 +297,24 @@ struct TableBuilder {
     }
 
     mutating func add(_ chain: Chain) {
-        if chains.updateValue(chain, forKey: chain.name) == nil { newChains.append(chain.name) }
+        guard chains.updateValue(chain, forKey: chain.name) == nil else { return }
+        newChains.append(chain.name)
+        for target in Self.targets(of: chain) { references[target, default: 0] += 1 }
+    }
+
+    /// The chains a chain's rules jump or go to and the sets they look up, once per reference.
+    static func targets(of chain: Chain) -> [String] {
+        var targets: [String] = []
+        for rule in chain.rules {
+            for expr in rule.exprs {
+                switch expr {
+                case .verdict(let verdict): if let target = verdict.chain { targets.append(target) }
+                case .lookup(_, let set, _, _): targets.append(set)
+                default: break
+                }
+            }
+        }
+        return targets
     }
 
     /// The name for an object that means `meaning`, derived from `base`: `base` itself unless it

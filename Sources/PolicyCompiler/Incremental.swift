@@ -117,11 +117,11 @@ public final class CompilerSession {
 
         // Out with the old entries.
         var oldDispatch: [String: Set<SetElement>] = [:]
-        var orphaned = false
+        var orphaned: [String] = []
         for id in affected {
             guard let entry = entries.removeValue(forKey: id) else { continue }
             for element in entry.dispatchElements { oldDispatch[element.set, default: []].insert(element.element) }
-            if builder.removeDispatch(of: entry) { orphaned = true }
+            orphaned += builder.removeDispatch(of: entry)
             count(entry, -1)
             warnings[id] = nil
         }
@@ -184,8 +184,7 @@ public final class CompilerSession {
         }
 
         // Chains no dispatch entry leads to any more, and what only they used.
-        var swept = (chains: [String](), filled: [String](), sets: [String]())
-        if orphaned { swept = builder.sweep() }
+        let swept = builder.collect(orphaned)
 
         let delta = TableDelta(
             addedChains: builder.newChains.filter { builder.chains[$0] != nil },
@@ -228,41 +227,41 @@ public final class CompilerSession {
 }
 
 extension TableBuilder {
-    /// Removes the chains nothing reaches from the base chains any more (an endpoint chain whose
-    /// last endpoint went, the policy chains only it jumped to, the sets only those looked up), as
-    /// a full compile would not have built them. Returns what it removed.
-    mutating func sweep() -> (chains: [String], filled: [String], sets: [String]) {
-        var reachedChains = Set<String>()
-        var reachedSets = Set<String>()
-        var pending = chains.values.filter { $0.hook != nil }.map(\.name) + [Layout.toWorkloadChain]
+    /// Removes the chains among `candidates` that no dispatch entry and no rule refers to any more
+    /// (an endpoint chain whose last endpoint went), then what only they referred to (policy
+    /// chains, sets), as a full compile would not have built them. The chains of the fixed layout
+    /// stay. Returns what it removed.
+    mutating func collect(_ candidates: [String]) -> (chains: [String], filled: [String], sets: [String]) {
+        var pending = candidates
+        var gone = (chains: [String](), filled: [String](), sets: [String]())
         while let name = pending.popLast() {
-            guard reachedChains.insert(name).inserted, let chain = chains[name] else { continue }
-            for rule in chain.rules {
-                for expr in rule.exprs {
-                    switch expr {
-                    case .verdict(let verdict):
-                        if let target = verdict.chain { pending.append(target) }
-                    case .lookup(_, let setName, _, _):
-                        guard reachedSets.insert(setName).inserted, let set = sets[setName], set.isMap else { continue }
-                        for element in set.elements { if let target = element.verdict?.chain { pending.append(target) } }
-                    default:
-                        break
-                    }
+            guard let chain = chains[name], chain.hook == nil, name != Layout.toWorkloadChain,
+                  references[name] == nil, dispatchUsers[name] == nil else { continue }
+            chains[name] = nil
+            meanings[name] = nil
+            gone.chains.append(name)
+            if !chain.rules.isEmpty { gone.filled.append(name) }
+            for target in Self.targets(of: chain) {
+                let left = (references[target] ?? 1) - 1
+                references[target] = left > 0 ? left : nil
+                guard left <= 0 else { continue }
+                if chains[target] != nil {
+                    pending.append(target)
+                } else if sets[target] != nil {
+                    sets[target] = nil
+                    meanings[target] = nil
+                    memberships[target] = nil
+                    gone.sets.append(target)
                 }
             }
         }
-        let goneChains = chains.keys.filter { !reachedChains.contains($0) }.sorted()
-        let goneSets = sets.keys.filter { !reachedSets.contains($0) }.sorted()
-        let filled = goneChains.filter { !(chains[$0]?.rules.isEmpty ?? true) }
-        for name in goneChains { chains[name] = nil; meanings[name] = nil; dispatchUsers[name] = nil }
-        for name in goneSets { sets[name] = nil; meanings[name] = nil; memberships[name] = nil }
-        if !goneChains.isEmpty {
-            let gone = Set(goneChains)
+        if !gone.chains.isEmpty {
+            let removed = Set(gone.chains)
             for direction in chainOfProfile.keys {
-                chainOfProfile[direction] = chainOfProfile[direction]?.filter { !gone.contains($0.value) }
+                chainOfProfile[direction] = chainOfProfile[direction]?.filter { !removed.contains($0.value) }
             }
         }
-        return (goneChains, filled, goneSets)
+        return gone
     }
 }
 
