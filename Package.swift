@@ -12,7 +12,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        // 1.16.2: LogHandler.log(event:), which JSONLogHandler implements.
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         // The registry and text encoder of the metrics endpoint; brings swift-atomics and swift-metrics, no SwiftNIO.
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
     ],
@@ -37,7 +38,7 @@ let package = Package(
             "AgentCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .executableTarget(name: "palisade-bench", dependencies: ["PolicyModel", "NftablesModel", "PolicyCompiler", "NetworkAddress"]),
+        .executableTarget(name: "palisade-bench", dependencies: ["PolicyModel", "NftablesModel", "PolicyCompiler", "NetworkAddress", "NftablesNetlink"]),
         .executableTarget(name: "agentctl", dependencies: [
             "AgentCore", "PolicyModel", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

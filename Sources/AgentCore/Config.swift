@@ -1,28 +1,20 @@
 import Foundation
+import Logging
 import PolicyCompiler
 import PolicyModel
 import Yams
 
-/// The agent's configuration file (`--config FILE`, YAML). Every key is optional.
-///
-///     defaultPolicy: allow        # or deny: endpoints selected by no policy
-///     tableName: palisade         # table inet <tableName>
-///     interfacePrefix: pl         # host-side workload interfaces; unknown ones are dropped
-///     nodeName: node-3            # only pods with this spec.nodeName (or none) are local
-///     debounceMilliseconds: 200   # quiet time after a file event before a rescan
-///     maxDelayMilliseconds: 1000  # a burst of events delays its reconcile at most this long
-///     minIntervalMilliseconds: 100  # at least this long between reconciles caused by file events
-///     resyncSeconds: 60           # read the table back this often and repair drift (0: never)
-///     ownTable: true              # only the agent may change its table while it runs (kernel >= 6.9)
-///     nodeToWorkload: allow       # the node's own traffic to its pods (kubelet probes): allow, or policy
-///     logGroup: 1                 # NFLOG group of Calico `Log` rules
-///     quarantineExemption: "role == 'forensics'"   # pods that may still reach quarantined ones
-///     rbacFile: /etc/palisade/rbac.yaml   # who may use which control verbs (see `Roles`)
-///     socketGroup: palisade       # group of the control socket (mode 0660); "" or a missing group: root only
-///     metricsAddress: 127.0.0.1:9464   # Prometheus metrics at http://ADDRESS/metrics; absent or "": off
+/// The agent's configuration file (`/etc/palisade/agent.yaml`, `--config FILE`, YAML). Every key
+/// is optional; `AgentConfig.annotatedDefault` is the documented text of all of them with their
+/// defaults (what `agentd --print-default-config` prints and `Packaging/examples/agentd.yaml` holds).
+/// `AgentConfig.fields` says which keys a reload (SIGHUP) applies at once and which need a restart.
 public struct AgentConfig: Hashable, Sendable {
     public var compiler = CompilerOptions()
-    public var debounceMilliseconds = 200
+    /// The desired state: namespaces, pods, policies (`--state-dir` takes precedence).
+    public var stateDirectory = "/etc/palisade/state"
+    /// The agent's own records: event record, quarantines (`--data-dir` takes precedence).
+    public var dataDirectory = "/var/lib/palisade"
+    public var debounceMilliseconds = 20
     /// The longest a burst of file events can delay its reconcile.
     public var maxDelayMilliseconds = 1000
     /// The shortest time between two reconciles caused by file events.
@@ -38,6 +30,17 @@ public struct AgentConfig: Hashable, Sendable {
     public var socketGroup: String? = "palisade"
     /// Where the Prometheus metrics endpoint listens; nil: no endpoint.
     public var metricsAddress: MetricsAddress?
+    /// How log messages are written to standard error (`--log-format` takes precedence).
+    public var logFormat = LogFormat.text
+    /// The least severe level that is logged.
+    public var logLevel = Logger.Level.info
+
+    public enum LogFormat: String, Hashable, Sendable, CaseIterable {
+        /// One human-readable line per message.
+        case text
+        /// One JSON object per line (`JSONLogHandler`), for log collectors.
+        case json
+    }
 
     public init() {}
 
@@ -56,11 +59,18 @@ public struct AgentConfig: Hashable, Sendable {
         }
         guard let node else { return config }
         guard let mapping = node.mapping else { throw ConfigError("\(path):1: the configuration must be a mapping") }
+        // A key given twice is an error of the YAML parser already, naming the key.
         for (keyNode, value) in mapping {
             let key = keyNode.string ?? ""
             let line = value.mark.map { $0.line } ?? 1
             let where_ = "\(path):\(line)"
-            guard let text = value.string else { throw ConfigError("\(where_): \(key) must be a scalar") }
+            guard let scalar = value.scalar else { throw ConfigError("\(where_): \(key) must be a single value, not a list or mapping") }
+            // `key:` with nothing (or ~, null) after it: an empty text, which only the optional keys accept.
+            let isNull = scalar.style == .plain && ["", "~", "null", "Null", "NULL"].contains(scalar.string)
+            let text = isNull ? "" : scalar.string
+            if isNull && !Self.optionalKeys.contains(key) && Self.fields.contains(where: { $0.key == key }) {
+                throw ConfigError("\(where_): \(key) has no value (leave the key out for the default)")
+            }
             switch key {
             case "defaultPolicy":
                 guard let policy = DefaultPolicy(rawValue: text) else {
@@ -132,8 +142,25 @@ public struct AgentConfig: Hashable, Sendable {
                     throw ConfigError("\(where_): metricsAddress \"\(text)\" \(error): the endpoint has no authentication, "
                                       + "so only a local address makes sense, such as 127.0.0.1:9464 or \"[::1]:9464\" (\"\": off)")
                 }
+            case "stateDirectory", "dataDirectory":
+                guard text.hasPrefix("/") else {
+                    throw ConfigError("\(where_): \(key) \"\(text)\" must be an absolute path")
+                }
+                if key == "stateDirectory" { config.stateDirectory = text } else { config.dataDirectory = text }
+            case "logFormat":
+                guard let format = LogFormat(rawValue: text) else {
+                    throw ConfigError("\(where_): logFormat \"\(text)\" is not one of text, json")
+                }
+                config.logFormat = format
+            case "logLevel":
+                guard let level = Logger.Level(rawValue: text) else {
+                    throw ConfigError("\(where_): logLevel \"\(text)\" is not one of "
+                                      + Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))
+                }
+                config.logLevel = level
             default:
-                throw ConfigError("\(where_): unknown configuration key \"\(key)\"")
+                let hint = Self.closestKey(to: key).map { " (did you mean \($0)?)" } ?? ""
+                throw ConfigError("\(where_): unknown configuration key \"\(key)\"\(hint)")
             }
         }
         return config

@@ -26,7 +26,8 @@ struct Agentctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agentctl",
         abstract: "Inspect and drive the Palisade node agent.",
-        subcommands: [Status.self, Sync.self, Rules.self, Get.self, Explain.self, Quarantine.self, Release.self, Validate.self])
+        subcommands: [Status.self, Sync.self, Rules.self, Get.self, Explain.self, Quarantine.self, Release.self, Validate.self,
+                      Uninstall.self])
 }
 
 struct GlobalOptions: ParsableArguments {

@@ -7,36 +7,105 @@ import NftablesNetlink
 import PolicyCompiler
 import PolicyModel
 
+extension AgentConfig.LogFormat: ExpressibleByArgument {}
+
 @main
 struct AgentDaemon: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agentd",
         abstract: "Palisade node agent: enforces the network policy of a state directory with nftables.",
-        discussion: "Runs in the current network namespace. SIGTERM stops it and leaves the rules in force; SIGHUP rescans.")
+        discussion: """
+            Runs in the current network namespace. SIGTERM stops it and leaves the rules in force; SIGHUP \
+            reads the configuration file again (keys that cannot change live are logged as needing a \
+            restart) and rescans the state directory. The configuration is /etc/palisade/agent.yaml \
+            unless --config names another file; without either, the defaults apply \
+            (see --print-default-config). A command-line option wins over the file.
+            """)
 
-    @Option(name: .long, help: "Directory of desired state (YAML/JSON).")
-    var stateDir = "/etc/palisade/state"
+    @Option(name: .long, help: "Directory of desired state (YAML/JSON); default: stateDirectory of the configuration, /etc/palisade/state.")
+    var stateDir: String?
 
     @Option(name: .long, help: "Control socket path (env PALISADE_SOCKET).")
     var socket = ControlClient.defaultSocketPath
 
-    @Option(name: .long, help: "Directory for the agent's own records.")
-    var dataDir = "/var/lib/palisade"
+    @Option(name: .long, help: "Directory for the agent's own records; default: dataDirectory of the configuration, /var/lib/palisade.")
+    var dataDir: String?
 
-    @Option(name: .long, help: "Configuration file (YAML).")
+    @Option(name: .long, help: "Configuration file (YAML); default \(AgentConfig.defaultPath) if it exists.")
     var config: String?
 
-    func run() throws {
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
-        var logger = Logger(label: "palisade.agentd")
-        logger.logLevel = .info
-        let agentConfig: AgentConfig
-        do {
-            agentConfig = try config.map { try AgentConfig.load(path: $0) } ?? AgentConfig()
-        } catch {
-            throw ValidationError("\(error)")
+    @Option(name: .long, help: "Log lines as text (readable) or json (one object per line); default: logFormat of the configuration, text.")
+    var logFormat: AgentConfig.LogFormat?
+
+    @Flag(name: .long, help: "Print the configuration file with every key, its default and what it does, and exit.")
+    var printDefaultConfig = false
+
+    @Flag(name: .long, help: "Read and check the configuration, print the problem or \"ok\", and exit.")
+    var checkConfig = false
+
+    @Flag(name: .long, help: "Delete Palisade's table (opening the node) and exit; the agent must be stopped. Recorded in the event record.")
+    var removeRules = false
+
+    func validate() throws {
+        if [printDefaultConfig, checkConfig, removeRules].filter({ $0 }).count > 1 {
+            throw ValidationError("--print-default-config, --check-config and --remove-rules exclude each other")
         }
-        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+    }
+
+    /// The file that was read (nil: none, the defaults) and the configuration with the command line applied.
+    func resolveConfiguration() throws -> (path: String?, config: AgentConfig) {
+        let path = config ?? (FileManager.default.fileExists(atPath: AgentConfig.defaultPath) ? AgentConfig.defaultPath : nil)
+        do {
+            let file = try path.map { try AgentConfig.load(path: $0) } ?? AgentConfig()
+            return (path, withCommandLine(file))
+        } catch {
+            // EX_CONFIG, so that a supervisor (and a person) can tell a bad file from a crash.
+            FileHandle.standardError.write(Data("agentd: \(error)\n".utf8))
+            throw ExitCode(78)
+        }
+    }
+
+    /// A command-line option wins over the file, at start and at every reload.
+    func withCommandLine(_ file: AgentConfig) -> AgentConfig {
+        var config = file
+        if let stateDir { config.stateDirectory = stateDir }
+        if let dataDir { config.dataDirectory = dataDir }
+        if let logFormat { config.logFormat = logFormat }
+        return config
+    }
+
+    func run() throws {
+        if printDefaultConfig {
+            print(AgentConfig.annotatedDefault, terminator: "")
+            return
+        }
+        let (configPath, agentConfig) = try resolveConfiguration()
+        if checkConfig {
+            print("\(configPath ?? "no configuration file (\(AgentConfig.defaultPath) does not exist), defaults"): ok")
+            return
+        }
+        // A control client that goes away before its answer is written (a probe, a timed-out
+        // liveness check) must cost a failed write, not the agent: SIGPIPE's default ends the process.
+        signal(SIGPIPE, SIG_IGN)
+        let logLevel = SharedLogLevel(agentConfig.logLevel)
+        LoggingSystem.bootstrap(agentConfig.logFormat.handlerFactory(level: logLevel))
+        let logger = Logger(label: "palisade.agentd")
+        if removeRules {
+            do {
+                let removed = try RuleRemoval.removeOffline(config: agentConfig, socketPath: socket, logger: logger)
+                let table = "table inet \(agentConfig.compiler.tableName)"
+                print(removed ? "\(table) deleted: this node no longer enforces Palisade policy" : "\(table) does not exist: nothing to delete")
+            } catch {
+                FileHandle.standardError.write(Data("agentd: \(error)\n".utf8))
+                throw ExitCode.failure
+            }
+            return
+        }
+        let stateDir = agentConfig.stateDirectory
+        let dataDir = agentConfig.dataDirectory
+        logger.info("config.loaded", metadata: ["path": "\(configPath ?? "none: defaults")"])
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o750])
         let events = try EventLog(path: (dataDir as NSString).appendingPathComponent("events.jsonl"), logger: logger)
 
         let connection = try NftablesConnection()
@@ -95,10 +164,32 @@ struct AgentDaemon: ParsableCommand {
         }
         signal(SIGHUP, SIG_IGN)
         let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        hangup.setEventHandler { _ = agent.syncNow() }
+        hangup.setEventHandler { reload(agent: agent, startedWith: configPath, logLevel: logLevel, logger: logger) }
         hangup.resume()
         sources.append(hangup)
         withExtendedLifetime((sources, monitor)) { dispatchMain() }
+    }
+
+    /// SIGHUP: the file read at start (or the default one, if it has appeared since) again, checked
+    /// before anything changes; then a rescan, as SIGHUP did before there was a file to reload.
+    func reload(agent: Agent, startedWith startPath: String?, logLevel: SharedLogLevel, logger: Logger) {
+        let path = startPath ?? (FileManager.default.fileExists(atPath: AgentConfig.defaultPath) ? AgentConfig.defaultPath : nil)
+        guard let path else {
+            logger.info("config.reload.no_file", metadata: ["path": "\(AgentConfig.defaultPath)", "effect": "defaults stay; state rescanned"])
+            _ = agent.syncNow()
+            return
+        }
+        let file: AgentConfig
+        do { file = withCommandLine(try AgentConfig.load(path: path)) } catch {
+            agent.configurationReloadFailed(path: path, error: error)
+            _ = agent.syncNow()
+            return
+        }
+        do {
+            logLevel.value = try agent.reloadConfiguration(file, from: path).effective.logLevel
+        } catch {
+            agent.configurationReloadFailed(path: path, error: error)
+        }
     }
 
     static func explain(_ request: ControlRequest, agent: Agent) -> ControlResponse {
