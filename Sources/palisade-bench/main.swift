@@ -8,6 +8,8 @@ import PolicyModel
 // palisade-bench write-state DIR N P     write it as YAML files the agent loads (pods/, policies/)
 // palisade-bench write-ops DIR N P K     K files per incremental operation (for scripts/bench scale)
 // palisade-bench render N P FILE         compile it and write the table as nft text for `nft -f`
+// palisade-bench ops N P K [JSON]        the agent's path for K changes of each kind, to the kernel's ACK
+//                                        (run it inside a throwaway network namespace: see Operations.swift)
 func seconds(_ work: () -> Void) -> Double {
     let start = DispatchTime.now()
     work()
@@ -72,6 +74,12 @@ case "render":
     let text = NftText.loadable(RulesetText.render(table))
     do { try text.write(toFile: arguments[4], atomically: true, encoding: .utf8) } catch { fail("\(arguments[4]): \(error)") }
     print("rendered \(table.chains.count) chains, \(table.sets.count) sets to \(arguments[4]) (\(text.utf8.count) bytes)")
+
+case "ops":
+    runOperations(Array(arguments.dropFirst(2)))
+
+case "render-linear":
+    renderLinear(Array(arguments.dropFirst(2)))
 
 case "compile":
     let endpoints = arguments.count > 2 ? Int(arguments[2]) ?? 1000 : 1000
