@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import Logging
 import NftablesModel
@@ -29,6 +32,7 @@ public final class Agent: @unchecked Sendable {
     private var rescanAll = false
     /// Quarantines agentctl stored, as last read from the store.
     private var stored: (quarantines: [Quarantine], rejected: [RejectedFile]) = ([], [])
+    private var trimScheduled = false
     var generation = 0
     private var lastApplied: Date?
     var lastError: String?
@@ -193,7 +197,11 @@ public final class Agent: @unchecked Sendable {
         pendingWork = nil
         firstPendingEvent = nil
         let started = DispatchTime.now()
+        var compiledAnew = false
         defer {
+            // Reading, compiling and sending everything leaves much freed memory in malloc's arenas
+            // (the YAML parser's, the batch's): hand it back, or the resident size keeps that peak.
+            if compiledAnew { scheduleTrim() }
             lastReconcileEnd = Date()
             metrics.reconciles += 1
             metrics.lastReconcileSeconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
@@ -208,6 +216,7 @@ public final class Agent: @unchecked Sendable {
         }
         pendingPaths = []
         lastScan = scan
+        lastScan?.changes = []   // used below through `scan`; not worth keeping
         for rejection in scan.newlyRejected {
             logger.warning("state.file.rejected", metadata: ["file": "\(rejection.path)", "line": "\(rejection.line)",
                                                             "error": "\(rejection.message)"])
@@ -276,6 +285,7 @@ public final class Agent: @unchecked Sendable {
             let fresh = CompilerSession(state: state, options: config.compiler)
             metrics.lastCompileSeconds = Double(DispatchTime.now().uptimeNanoseconds - compileStarted.uptimeNanoseconds) / 1e9
             session = fresh
+            compiledAnew = true
             if reason != .startup, let previous, let delta = fresh.table.changes(from: previous) {
                 applied = false
                 do {
@@ -358,6 +368,26 @@ public final class Agent: @unchecked Sendable {
         merged.sort { $0.podID < $1.podID }
         if merged != session.state.quarantines { changes.quarantines = merged }
         return changes
+    }
+
+    /// glibc's malloc_trim(0), looked up at run time (no Swift module exports malloc.h).
+    private static let mallocTrim: (@convention(c) (Int) -> Int32)? = {
+        #if canImport(Glibc)
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
+        #else
+        return nil
+        #endif
+    }()
+
+    /// Trims a moment after the reconcile, once its temporaries (and the first answers' ones) are gone.
+    private func scheduleTrim() {
+        guard !trimScheduled else { return }
+        trimScheduled = true
+        queue.asyncAfter(deadline: .now() + 1) { [weak self] in
+            self?.trimScheduled = false
+            _ = Self.mallocTrim?(0)
+        }
     }
 
     /// Bookkeeping after the kernel took a batch.

@@ -143,6 +143,14 @@ public struct SetElement: Hashable, Sendable {
     public init(key: [UInt8], verdict: Verdict? = nil, isIntervalEnd: Bool = false) {
         self.key = key; self.verdict = verdict; self.isIntervalEnd = isIntervalEnd
     }
+
+    /// The key's bytes in one go (not byte by byte, as the synthesized hash would: sets of tens of
+    /// thousands of addresses are built on every full compile).
+    public func hash(into hasher: inout Hasher) {
+        key.withUnsafeBytes { hasher.combine(bytes: $0) }
+        hasher.combine(verdict)
+        hasher.combine(isIntervalEnd)
+    }
 }
 
 /// NFT_SET_* flags Palisade sets explicitly (MAP follows from the data type).

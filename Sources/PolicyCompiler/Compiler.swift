@@ -131,6 +131,10 @@ struct TableBuilder {
     /// Chains and sets built since the journal was last cleared, in order.
     var newChains: [String] = []
     var newSets: [String] = []
+    /// Every profile seen, so endpoints share their storage.
+    var profiles: Set<EndpointProfile> = []
+    /// Endpoint indices by namespace, while a full build runs (indices change with later edits).
+    var endpointsOfNamespace: [String: [Int]]?
     /// The warning about each endpoint, by id (of the last build).
     var warningOf: [String: CompilerWarning] = [:]
 
@@ -165,6 +169,10 @@ struct TableBuilder {
     }
 
     mutating func build() -> CompiledRuleset {
+        var byNamespace: [String: [Int]] = [:]
+        for index in state.endpoints.indices { byNamespace[state.endpoints[index].namespace, default: []].append(index) }
+        endpointsOfNamespace = byNamespace
+        defer { endpointsOfNamespace = nil }
         addFixedChains()
         putSet(NftSet(name: Layout.quarantinedInterfaces, keyType: .ifname))
         putSet(NftSet(name: Layout.egressDispatch, keyType: .ifname, dataType: .verdict))
@@ -196,8 +204,9 @@ struct TableBuilder {
     /// One endpoint: its profiles, and (if it is dispatched here) its dispatch entries, which go
     /// into the dispatch maps. Which interface it may claim depends on `claimants`.
     mutating func compileEndpoint(_ endpoint: Endpoint) -> (CompiledEndpoint, CompilerWarning?) {
-        let ingress = profile(of: endpoint, .ingress)
-        let egress = profile(of: endpoint, .egress)
+        // One stored copy of each distinct profile: ten thousand endpoints share a few hundred.
+        let ingress = profiles.insert(profile(of: endpoint, .ingress)).memberAfterInsert
+        let egress = profiles.insert(profile(of: endpoint, .egress)).memberAfterInsert
         var entry = CompiledEndpoint(endpoint: endpoint, interface: nil, ingress: ingress, egress: egress,
                                      ingressChain: nil, egressChain: nil, quarantine: state.quarantine(of: endpoint))
         guard isLocal(endpoint) else { return (entry, nil) }

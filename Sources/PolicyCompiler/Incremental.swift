@@ -44,7 +44,6 @@ public final class CompilerSession {
         if !state.skippedPods.isSorted(by: \.id) { state.skippedPods.sort { $0.id < $1.id } }
         builder = TableBuilder(state: state, options: options)
         let ruleset = builder.build()
-        cachedRuleset = ruleset
         for entry in ruleset.endpoints {
             entries[entry.endpoint.id] = entry
             count(entry, +1)

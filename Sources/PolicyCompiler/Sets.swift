@@ -12,7 +12,7 @@ extension TableBuilder {
         if !isNew { return name }
         let membership = Membership(selection: selection, family: family, namedPort: nil)
         var set = NftSet(name: name, keyType: family == .ipv4 ? .ipv4Address : .ipv6Address)
-        for endpoint in state.endpoints { set.elements.formUnion(membership.elements(of: endpoint, state)) }
+        for index in candidates(selection) { set.elements.formUnion(membership.elements(of: state.endpoints[index], state)) }
         putSet(set)
         memberships[name] = membership
         return name
@@ -50,10 +50,33 @@ extension TableBuilder {
         if !isNew { return name }
         let membership = Membership(selection: targets, family: family, namedPort: (portName, proto))
         var set = NftSet(name: name, keyType: family == .ipv4 ? .ipv4AddressService : .ipv6AddressService)
-        for endpoint in state.endpoints { set.elements.formUnion(membership.elements(of: endpoint, state)) }
+        for index in candidates(targets) { set.elements.formUnion(membership.elements(of: state.endpoints[index], state)) }
         putSet(set)
         memberships[name] = membership
         return name
+    }
+
+    /// Indices (into `state.endpoints`) of the endpoints a selection can match: those of the
+    /// namespaces it can name, when it names namespaces and the index is there (during a full
+    /// build); every endpoint otherwise. A superset: the caller still checks each.
+    func candidates(_ selection: EndpointSelection) -> [Int] {
+        guard let byNamespace = endpointsOfNamespace else { return Array(state.endpoints.indices) }
+        let namespaces: [String]
+        switch selection {
+        case .kubernetes(let peer):
+            if let selector = peer.namespaces {
+                namespaces = byNamespace.keys.filter { selector.matches(state.namespaceLabels($0)) }
+            } else {
+                namespaces = [peer.policyNamespace]
+            }
+        case .calico(let namespace?, _, _), .policyTargets(let namespace, _):
+            namespaces = [namespace]
+        case .calico(nil, let namespaceSelector?, _):
+            namespaces = byNamespace.keys.filter { namespaceSelector.matches(CalicoLabels.namespace($0, state)) }
+        case .calico(nil, nil, _), .everything:
+            return Array(state.endpoints.indices)
+        }
+        return namespaces.flatMap { byNamespace[$0] ?? [] }
     }
 
     // MARK: Conditions over those sets

@@ -96,8 +96,8 @@ final class ExplainTests: XCTestCase {
         let lines = allowed.render().split(separator: "\n").map(String.init)
         XCTAssertEqual(lines.count, 3)
         XCTAssertEqual(lines[1], "  egress of shop/web: selected by no policy: default allow")
-        XCTAssertTrue(lines[2].hasPrefix("  ingress of shop/db: allowed by shop/db-from-web ingress rule 0 (ip saddr @sel."), lines[2])
-        XCTAssertTrue(lines[2].hasSuffix(" tcp dport 5432 accept)"), lines[2])
+        XCTAssertTrue(lines[2].hasPrefix("  ingress of shop/db: allowed by shop/db-from-web ingress rule 0 (tcp dport 5432 ip saddr @sel."), lines[2])
+        XCTAssertTrue(lines[2].hasSuffix(".v4 accept)"), lines[2])
 
         // Another peer, and the right peer on the wrong port.
         let otherPeer = try explain("shop/other", "shop/db", "5432/tcp", in: compiled)
