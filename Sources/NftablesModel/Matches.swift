@@ -103,6 +103,21 @@ public enum Match {
         ]
     }
 
+    /// `iifname . ip saddr != @SET`: the pair of input interface and source address is (not) in a
+    /// concatenated `ifname . address` set. The name fills register 1 (16 bytes); the address goes
+    /// to the register right after it: 16-byte register 2 (the kernel names 32-bit register 12 so
+    /// too, being 16-byte aligned), for either family.
+    public static func interfaceSourceAddress(_ family: IPFamily, inSet set: String, invert: Bool = false) -> [Expr] {
+        let addressRegister: Register = 2
+        let load: Expr = family == .ipv4 ? .payload(base: .network, offset: 12, length: 4, dreg: addressRegister)
+                                         : .payload(base: .network, offset: 8, length: 16, dreg: addressRegister)
+        return Match.family(family) + [
+            .meta(key: InterfaceSide.input.metaKey, dreg: .reg1),
+            load,
+            .lookup(sreg: .reg1, set: set, dreg: nil, invert: invert),
+        ]
+    }
+
     /// `tcp dport 80`, `udp sport 9000-9010`, with its `meta l4proto` dependency.
     public static func port(_ side: AddressSide, protocol number: UInt8, _ range: ClosedRange<UInt16>) -> [Expr] {
         var exprs = l4proto(number) + [.payload(base: .transport, offset: side == .source ? 0 : 2, length: 2, dreg: .reg1)]

@@ -83,6 +83,12 @@ public enum RulesetText {
                 return hex(bytes)
             }
             return "\(address) . \(port)"
+        case .ifnameIPv4Address, .ifnameIPv6Address:
+            let addressLength = type == .ifnameIPv4Address ? 4 : 16
+            guard bytes.count == 16 + addressLength, let address = IPAddress(bytes: Array(bytes.suffix(addressLength))) else {
+                return hex(bytes)
+            }
+            return quoted(Bytes.ifnameString(Array(bytes.prefix(16)))) + " . \(address)"
         }
     }
 

@@ -7,6 +7,11 @@ public extension SetElement {
     static func addressPort(_ address: IPAddress, _ port: UInt16) -> SetElement {
         SetElement(key: address.bytes + Bytes.bigEndianU16(port) + [0, 0])
     }
+
+    /// An `ifname . address` key: the interface name NUL-padded to 16 bytes, then the address.
+    static func interfaceAddress(_ name: String, _ address: IPAddress) -> SetElement {
+        SetElement(key: Bytes.ifname(name) + address.bytes)
+    }
 }
 
 public enum IntervalElements {

@@ -81,6 +81,9 @@ public enum SetDataType: String, Hashable, Sendable, CaseIterable {
     /// a multiple of 4 bytes (address, then the port in 2 bytes plus 2 of zero padding).
     case ipv4AddressService = "ipv4_addr . inet_service"
     case ipv6AddressService = "ipv6_addr . inet_service"
+    /// `ifname . ipv4_addr` / `ifname . ipv6_addr`: which source addresses an interface may use.
+    case ifnameIPv4Address = "ifname . ipv4_addr"
+    case ifnameIPv6Address = "ifname . ipv6_addr"
 
     /// nft's datatype id (not in any installed header: nft's `enum datatypes`).
     public var nftTypeId: UInt32 {
@@ -93,6 +96,8 @@ public enum SetDataType: String, Hashable, Sendable, CaseIterable {
         // nft's concat type id: each part's id shifted in by 6 bits (TYPE_BITS).
         case .ipv4AddressService: return 7 << 6 | 13
         case .ipv6AddressService: return 8 << 6 | 13
+        case .ifnameIPv4Address: return 41 << 6 | 7
+        case .ifnameIPv6Address: return 41 << 6 | 8
         }
     }
     public var keyLength: UInt32 {
@@ -104,6 +109,8 @@ public enum SetDataType: String, Hashable, Sendable, CaseIterable {
         case .verdict: return 4
         case .ipv4AddressService: return 8
         case .ipv6AddressService: return 20
+        case .ifnameIPv4Address: return 20
+        case .ifnameIPv6Address: return 32
         }
     }
     /// The parts of a concatenation (nil for a plain type).
@@ -111,6 +118,8 @@ public enum SetDataType: String, Hashable, Sendable, CaseIterable {
         switch self {
         case .ipv4AddressService: return [.ipv4Address, .inetService]
         case .ipv6AddressService: return [.ipv6Address, .inetService]
+        case .ifnameIPv4Address: return [.ifname, .ipv4Address]
+        case .ifnameIPv6Address: return [.ifname, .ipv6Address]
         default: return nil
         }
     }
@@ -121,7 +130,7 @@ public enum SetDataType: String, Hashable, Sendable, CaseIterable {
         case .ipv4Address, .ipv6Address, .inetService: return 2
         case .ifname: return 1
         // nft writes 0 for a concatenation (each part has its own order).
-        case .ipv4AddressService, .ipv6AddressService: return 0
+        case .ipv4AddressService, .ipv6AddressService, .ifnameIPv4Address, .ifnameIPv6Address: return 0
         case .verdict: return 0
         }
     }

@@ -177,6 +177,8 @@ struct TableBuilder {
         putSet(NftSet(name: Layout.quarantinedInterfaces, keyType: .ifname))
         putSet(NftSet(name: Layout.egressDispatch, keyType: .ifname, dataType: .verdict))
         putSet(NftSet(name: Layout.ingressDispatch, keyType: .ifname, dataType: .verdict))
+        putSet(NftSet(name: Layout.sourceAddresses(.ipv4), keyType: .ifnameIPv4Address))
+        putSet(NftSet(name: Layout.sourceAddresses(.ipv6), keyType: .ifnameIPv6Address))
         for endpoint in state.endpoints where isLocal(endpoint) {
             claimants[interface(of: endpoint), default: []].append(endpoint.id)
         }
@@ -270,7 +272,17 @@ struct TableBuilder {
     mutating func addFixedChains() {
         let prefix = options.interfacePrefix
         let unknown = "fail closed: workload interface not in the dispatch map"
-        var forwardRules = [Rule(Match.interfaceVmap(.input, map: Layout.egressDispatch))]
+        var forwardRules: [Rule] = []
+        if !prefix.isEmpty {
+            // A workload sends only from its own addresses: rules that trust a source address
+            // (every ingress rule naming pods) would otherwise trust a forged one.
+            for family in IPFamily.allCases {
+                forwardRules.append(Rule(Match.interfacePrefix(.input, prefix)
+                                         + Match.interfaceSourceAddress(family, inSet: Layout.sourceAddresses(family), invert: true)
+                                         + [.counter, .verdict(.drop)], comment: "spoofed source address"))
+            }
+        }
+        forwardRules.append(Rule(Match.interfaceVmap(.input, map: Layout.egressDispatch)))
         if !prefix.isEmpty {
             forwardRules.append(Rule(Match.interfacePrefix(.input, prefix) + [.counter, .verdict(.drop)], comment: unknown))
         }

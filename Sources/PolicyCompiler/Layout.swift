@@ -1,6 +1,9 @@
+import NetworkAddress
+
 // Names of the fixed objects of Palisade's table. The layout (see docs/ruleset.md):
 //
 //   forward (base chain, hook forward):
+//     iifname "<prefix>*" iifname . ip saddr != @source-addresses-v4 drop   (and v6): no spoofing
 //     iifname vmap @egress-dispatch     -> the source endpoint's egress chain
 //     iifname "<prefix>*" drop          -> a workload interface we do not know: fail closed
 //     oifname vmap @ingress-dispatch    -> traffic from outside to an endpoint: its ingress chain
@@ -27,4 +30,8 @@ public enum Layout {
     public static let denyEgressChain = "deny-egress"
     public static let quarantineIngressChain = "quarantine-ingress"
     public static let quarantineEgressChain = "quarantine-egress"
+    /// `ifname . address` pairs: the addresses each dispatched endpoint's interface may send from.
+    public static func sourceAddresses(_ family: IPFamily) -> String {
+        family == .ipv4 ? "source-addresses-v4" : "source-addresses-v6"
+    }
 }

@@ -134,7 +134,8 @@ extension TableBuilder.Membership {
 }
 
 extension CompiledEndpoint {
-    /// Its entries in the dispatch maps (and in the quarantined-interfaces set), if dispatched here.
+    /// Its entries in the dispatch maps, the source-address sets (and the quarantined-interfaces
+    /// set), if dispatched here.
     var dispatchElements: [(set: String, element: SetElement)] {
         guard let interface, let ingressChain, let egressChain else { return [] }
         var result: [(set: String, element: SetElement)] = [
@@ -142,6 +143,9 @@ extension CompiledEndpoint {
             (Layout.egressDispatch, .interface(interface, verdict: .jump(egressChain))),
         ]
         if quarantine != nil { result.append((Layout.quarantinedInterfaces, SetElement(key: Bytes.ifname(interface)))) }
+        for address in endpoint.addresses {
+            result.append((Layout.sourceAddresses(address.family), .interfaceAddress(interface, address)))
+        }
         return result
     }
 }

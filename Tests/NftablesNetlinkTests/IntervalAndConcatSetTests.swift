@@ -3,6 +3,7 @@
 // the interval lookup real packets between two namespaces.
 import Foundation
 import XCTest
+import NetworkAddress
 import NftablesModel
 @testable import NftablesNetlink
 
@@ -18,6 +19,28 @@ final class IntervalAndConcatSetTests: NamespacedConnectionTestCase {
         }
         XCTAssertEqual(read.chains, table.chains)
         XCTAssertEqual(read, table)
+    }
+
+    /// `ifname . address` sets (which addresses an interface may send from) and the rule that
+    /// looks the pair up, read back as sent and listed by nft as it would write them.
+    func testInterfaceAddressSetsRoundTrip() throws {
+        let v4 = NftSet(name: "src4", keyType: .ifnameIPv4Address,
+                        elements: [.interfaceAddress("pla1", IPAddress("198.18.1.1")!), .interfaceAddress("plb1", IPAddress("198.18.2.1")!)])
+        let v6 = NftSet(name: "src6", keyType: .ifnameIPv6Address, elements: [.interfaceAddress("pla1", IPAddress("2001:db8::1:1")!)])
+        let forward = Chain(name: "forward", hook: ChainHook(point: .forward, priority: 0, policy: .accept), rules: [
+            Rule(Match.interfacePrefix(.input, "pl") + Match.interfaceSourceAddress(.ipv4, inSet: "src4", invert: true) + [.counter, .verdict(.drop)]),
+            Rule(Match.interfacePrefix(.input, "pl") + Match.interfaceSourceAddress(.ipv6, inSet: "src6", invert: true) + [.counter, .verdict(.drop)]),
+        ])
+        let table = Table(family: .inet, name: tableName, chains: [forward], sets: [v4, v6])
+        try connection.commit(table.replacementChanges())
+        let read = try XCTUnwrap(connection.readTable(family: .inet, name: tableName))
+        XCTAssertEqual(read.sets["src4"], v4)
+        XCTAssertEqual(read.sets["src6"], v6)
+        XCTAssertEqual(read.chains["forward"], forward)
+        let listing = try namespace.run(["nft", "list", "table", "inet", tableName]).output
+        XCTAssertTrue(listing.contains(#"iifname . ip saddr != @src4"#), listing)
+        XCTAssertTrue(listing.contains(#""pla1" . 198.18.1.1"#), listing)
+        XCTAssertTrue(listing.contains(#""pla1" . 2001:db8::1:1"#), listing)
     }
 
     // MARK: Oracle

@@ -124,11 +124,35 @@ final class CompilerTests: XCTestCase {
         let compiled = PolicyCompiler.compile(DesiredState(), options: CompilerOptions(interfacePrefix: "cali"))
         let forward = compiled.table.chains["forward"]!.rules.map(RulesetText.render)
         XCTAssertEqual(forward, [
+            "iifname \"cali*\" iifname . ip saddr != @source-addresses-v4 counter drop comment \"spoofed source address\"",
+            "iifname \"cali*\" iifname . ip6 saddr != @source-addresses-v6 counter drop comment \"spoofed source address\"",
             "iifname vmap @egress-dispatch",
             "iifname \"cali*\" counter drop comment \"fail closed: workload interface not in the dispatch map\"",
             "oifname vmap @ingress-dispatch",
             "oifname \"cali*\" counter drop comment \"fail closed: workload interface not in the dispatch map\"",
         ])
+        // Without a prefix every interface could be a workload's: no source check (it would drop
+        // the uplink's traffic), and no fail-closed rule.
+        let unprefixed = PolicyCompiler.compile(DesiredState(), options: CompilerOptions(interfacePrefix: ""))
+        XCTAssertEqual(unprefixed.table.chains["forward"]!.rules.map(RulesetText.render),
+                       ["iifname vmap @egress-dispatch", "oifname vmap @ingress-dispatch"])
+    }
+
+    /// Each dispatched endpoint's addresses are the only sources its interface may use; the
+    /// tracer drops a packet from that interface with another pod's address.
+    func testSourceAddressesBindToTheInterface() throws {
+        let compiled = PolicyCompiler.compile(DesiredState(namespaces: ["shop": Self.shop], endpoints: [Self.db, Self.web]))
+        XCTAssertEqual(compiled.table.sets["source-addresses-v4"]?.elements,
+                       [.interfaceAddress("pldb", Self.ip("198.18.0.12")), .interfaceAddress("plweb", Self.ip("198.18.0.11"))])
+        XCTAssertEqual(compiled.table.sets["source-addresses-v6"]?.elements.count, 2)
+        func verdict(from interface: String, source: String) throws -> Verdict? {
+            let packet = TracePacket(inputInterface: interface, outputInterface: "pldb", source: Self.ip(source),
+                                     destination: Self.ip("198.18.0.12"), l4proto: 6, sourcePort: 40000, destinationPort: 5432)
+            return try PacketTracer.trace(compiled.table, packet: packet, hook: .forward).verdict
+        }
+        XCTAssertEqual(try verdict(from: "plweb", source: "198.18.0.11"), .accept)
+        XCTAssertEqual(try verdict(from: "plweb", source: "198.18.0.99"), .drop, "a forged source")
+        XCTAssertEqual(try verdict(from: "plweb", source: "198.18.0.12"), .drop, "another pod's address")
     }
 
     func testNamedPortsResolvePerDestination() {
