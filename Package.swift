@@ -26,6 +26,7 @@ let package = Package(
         .target(name: "PolicyModel", dependencies: ["NetworkAddress", .product(name: "Yams", package: "Yams")]),
         .target(name: "NftablesModel", dependencies: ["NetworkAddress"]),
         .target(name: "PolicyCompiler", dependencies: ["PolicyModel", "NftablesModel"]),
+        .target(name: "FlowAnalysis", dependencies: ["NetworkAddress"]),
 
         // Linux layer.
         .target(name: "NftablesNetlink", dependencies: ["CNftnl", "NftablesModel", "NetworkAddress"]),
@@ -45,6 +46,7 @@ let package = Package(
 
         .testTarget(name: "PolicyModelTests", dependencies: ["PolicyModel"]),
         .testTarget(name: "NftablesModelTests", dependencies: ["NftablesModel"]),
+        .testTarget(name: "FlowAnalysisTests", dependencies: ["FlowAnalysis"]),
         .testTarget(name: "PolicyCompilerTests", dependencies: ["PolicyCompiler", "PolicyModel", "NftablesModel"],
                     resources: [.copy("Golden")]),
         .testTarget(name: "NftablesNetlinkTests", dependencies: ["NftablesNetlink", "NftablesModel", "NetworkAddress"]),
