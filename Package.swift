@@ -25,13 +25,13 @@ let package = Package(
         .target(name: "NetworkAddress"),
         .target(name: "PolicyModel", dependencies: ["NetworkAddress", .product(name: "Yams", package: "Yams")]),
         .target(name: "NftablesModel", dependencies: ["NetworkAddress"]),
-        .target(name: "PolicyCompiler", dependencies: ["PolicyModel", "NftablesModel"]),
+        .target(name: "PolicyCompiler", dependencies: ["PolicyModel", "NftablesModel", "FlowAnalysis"]),
         .target(name: "FlowAnalysis", dependencies: ["NetworkAddress"]),
 
         // Linux layer.
         .target(name: "NftablesNetlink", dependencies: ["CNftnl", "NftablesModel", "NetworkAddress"]),
         .target(name: "AgentCore", dependencies: [
-            "PolicyModel", "NftablesModel", "PolicyCompiler", "NftablesNetlink", "NetworkAddress",
+            "PolicyModel", "NftablesModel", "PolicyCompiler", "NftablesNetlink", "NetworkAddress", "FlowAnalysis",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
@@ -47,7 +47,7 @@ let package = Package(
         .testTarget(name: "PolicyModelTests", dependencies: ["PolicyModel"]),
         .testTarget(name: "NftablesModelTests", dependencies: ["NftablesModel"]),
         .testTarget(name: "FlowAnalysisTests", dependencies: ["FlowAnalysis"]),
-        .testTarget(name: "PolicyCompilerTests", dependencies: ["PolicyCompiler", "PolicyModel", "NftablesModel"],
+        .testTarget(name: "PolicyCompilerTests", dependencies: ["PolicyCompiler", "PolicyModel", "NftablesModel", "FlowAnalysis"],
                     resources: [.copy("Golden")]),
         .testTarget(name: "NftablesNetlinkTests", dependencies: ["NftablesNetlink", "NftablesModel", "NetworkAddress"]),
         .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore"]),

@@ -34,6 +34,8 @@ public final class Agent: @unchecked Sendable {
     private var stored: (quarantines: [Quarantine], rejected: [RejectedFile]) = ([], [])
     private var trimScheduled = false
     var generation = 0
+    /// Counts reconciles that changed the desired state (what the flow monitor resolves against).
+    var stateGeneration = 0
     private var lastApplied: Date?
     var lastError: String?
     private var holding = false
@@ -215,6 +217,7 @@ public final class Agent: @unchecked Sendable {
             scan = loader.update(paths: pendingPaths)
         }
         pendingPaths = []
+        if !scan.changes.isEmpty || session == nil || reason == .quarantineStore { stateGeneration += 1 }
         lastScan = scan
         lastScan?.changes = []   // used below through `scan`; not worth keeping
         for rejection in scan.newlyRejected {

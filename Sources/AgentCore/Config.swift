@@ -30,6 +30,16 @@ public struct AgentConfig: Hashable, Sendable {
     public var socketGroup: String? = "palisade"
     /// Where the Prometheus metrics endpoint listens; nil: no endpoint.
     public var metricsAddress: MetricsAddress?
+    /// Flow records: the interval they aggregate, and the size and number of the rotated files.
+    public var flowIntervalSeconds = 15
+    public var flowLogRotateMegabytes = 16
+    public var flowLogKeepFiles = 5
+    /// The anomaly detectors that run over the flows, and those whose alerts (at or above the
+    /// severity) quarantine the workload on their own; dry run: only say what would be done.
+    public var anomalyDetectors: [String] = ["portScan", "ipSweep", "connectionFlood", "deniedSurge"]
+    public var autoQuarantine: [String] = []
+    public var autoQuarantineSeverity = "high"
+    public var autoQuarantineDryRun = false
     /// How log messages are written to standard error (`--log-format` takes precedence).
     public var logFormat = LogFormat.text
     /// The least severe level that is logged.
@@ -158,6 +168,37 @@ public struct AgentConfig: Hashable, Sendable {
                                       + Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))
                 }
                 config.logLevel = level
+            case "flowLogs":
+                guard let value = CompilerOptions.FlowLogs(rawValue: text) else {
+                    throw ConfigError("\(where_): flowLogs \"\(text)\" is not one of off, denied, all")
+                }
+                config.compiler.flowLogs = value
+            case "flowIntervalSeconds", "flowLogRotateMegabytes", "flowLogKeepFiles":
+                let range = key == "flowIntervalSeconds" ? 1...3600 : key == "flowLogKeepFiles" ? 1...100 : 1...4096
+                guard let value = Int(text), range.contains(value) else {
+                    throw ConfigError("\(where_): \(key) must be a number from \(range.lowerBound) to \(range.upperBound)")
+                }
+                switch key {
+                case "flowIntervalSeconds": config.flowIntervalSeconds = value
+                case "flowLogRotateMegabytes": config.flowLogRotateMegabytes = value
+                default: config.flowLogKeepFiles = value
+                }
+            case "anomalyDetectors", "autoQuarantine":
+                let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                let known = ["portScan", "ipSweep", "connectionFlood", "deniedSurge", "firstContact"]
+                if let unknown = names.first(where: { !known.contains($0) }) {
+                    throw ConfigError("\(where_): \(key): \"\(unknown)\" is not one of \(known.joined(separator: ", "))")
+                }
+                if key == "anomalyDetectors" { config.anomalyDetectors = names } else { config.autoQuarantine = names }
+            case "autoQuarantineSeverity":
+                let levels = ["info", "low", "medium", "high", "critical"]
+                guard levels.contains(text) else {
+                    throw ConfigError("\(where_): autoQuarantineSeverity \"\(text)\" is not one of \(levels.joined(separator: ", "))")
+                }
+                config.autoQuarantineSeverity = text
+            case "autoQuarantineDryRun":
+                guard let value = Bool(text) else { throw ConfigError("\(where_): autoQuarantineDryRun must be true or false") }
+                config.autoQuarantineDryRun = value
             default:
                 let hint = Self.closestKey(to: key).map { " (did you mean \($0)?)" } ?? ""
                 throw ConfigError("\(where_): unknown configuration key \"\(key)\"\(hint)")

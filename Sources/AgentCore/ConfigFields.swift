@@ -46,10 +46,20 @@ extension AgentConfig {
         field("logFormat", live: false, \.logFormat),
         field("logLevel", live: true, \.logLevel),
         field("metricsAddress", live: false, \.metricsAddress),
+        // The ruleset's log rules follow at once; the monitor's settings are taken at start.
+        field("flowLogs", live: true, \.compiler.flowLogs),
+        field("flowIntervalSeconds", live: false, \.flowIntervalSeconds),
+        field("flowLogRotateMegabytes", live: false, \.flowLogRotateMegabytes),
+        field("flowLogKeepFiles", live: false, \.flowLogKeepFiles),
+        field("anomalyDetectors", live: false, \.anomalyDetectors),
+        field("autoQuarantine", live: false, \.autoQuarantine),
+        field("autoQuarantineSeverity", live: false, \.autoQuarantineSeverity),
+        field("autoQuarantineDryRun", live: false, \.autoQuarantineDryRun),
     ]
 
     /// Keys whose empty value means "none" rather than an error.
-    static let optionalKeys: Set<String> = ["nodeName", "quarantineExemption", "socketGroup", "metricsAddress"]
+    static let optionalKeys: Set<String> = ["nodeName", "quarantineExemption", "socketGroup", "metricsAddress",
+                                            "anomalyDetectors", "autoQuarantine"]
 
     /// A known key that an unknown one is probably a typo of: the same but for case, or at most two
     /// letters added, removed or changed.

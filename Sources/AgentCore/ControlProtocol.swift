@@ -3,12 +3,12 @@ import Foundation
 /// One request on the control socket: a JSON object on one line.
 public struct ControlRequest: Codable, Sendable {
     public enum Command: String, Codable, Sendable {
-        case status, sync, rules, get, explain, quarantine, release
+        case status, sync, rules, get, explain, quarantine, release, flows, alerts
 
         /// The RBAC verb a command needs.
         public var verb: Verb {
             switch self {
-            case .status, .rules, .get, .explain: return .read
+            case .status, .rules, .get, .explain, .flows, .alerts: return .read
             case .sync: return .sync
             case .quarantine: return .quarantine
             case .release: return .release
@@ -31,6 +31,12 @@ public struct ControlRequest: Codable, Sendable {
     public var target: String?
     public var reason: String?
     public var futurePods: Bool?
+    /// For `flows` and `alerts`: only denied flows, only those of one workload (`namespace/name`),
+    /// at most this many of the newest lines, or those written after the cursor of an earlier answer.
+    public var denied: Bool?
+    public var endpoint: String?
+    public var limit: Int?
+    public var cursor: String?
     public init(command: Command, kind: String? = nil) { self.command = command; self.kind = kind }
 }
 
@@ -64,6 +70,9 @@ public struct ControlResponse: Codable, Sendable {
     public var rows: [[String: String]]?
     /// `explain`: ALLOW or DENY (the explanation is in `text`).
     public var verdict: String?
+    /// `flows`, `alerts`: JSON lines, oldest first, and where to go on from.
+    public var lines: [String]?
+    public var cursor: String?
     /// The exit status agentctl should end with when `ok` is false (1: the answer is no; 2: the
     /// agent could not do it). Absent: 2.
     public var exitCode: Int32?

@@ -42,5 +42,15 @@ extension AgentConfig {
         logLevel: info                # trace, debug, info, notice, warning, error or critical
         # metricsAddress: 127.0.0.1:9464   # [restart] Prometheus text on GET /metrics; unset: off
 
+        # Flow logs and anomaly detection (<dataDirectory>/flows.jsonl and alerts.jsonl; agentctl flows, alerts).
+        flowLogs: denied              # log rules for the flow log: off, denied (drops), or all (also each allowed connection)
+        flowIntervalSeconds: 15       # [restart] flow records aggregate this long
+        flowLogRotateMegabytes: 16    # [restart] flows.jsonl and alerts.jsonl rotate at this size...
+        flowLogKeepFiles: 5           # [restart] ...keeping this many older files
+        anomalyDetectors: portScan,ipSweep,connectionFlood,deniedSurge   # [restart] also: firstContact
+        autoQuarantine: ""            # [restart] detectors whose alerts quarantine on their own, e.g. portScan,connectionFlood
+        autoQuarantineSeverity: high  # [restart] the least severe alert that does (info, low, medium, high, critical)
+        autoQuarantineDryRun: false   # [restart] true: only log what would be quarantined
+
         """
 }

@@ -1,3 +1,4 @@
+import FlowAnalysis
 import NftablesModel
 import PolicyModel
 
@@ -369,7 +370,7 @@ struct TableBuilder {
                 rules.append(Rule(alternative.exprs + [.verdict(allowed(direction))], comment: "quarantine exemption"))
             }
         }
-        rules.append(Rule([.log(group: options.logGroup, prefix: "palisade quarantine \(direction.short) "), .counter,
+        rules.append(Rule([.log(group: options.logGroup, prefix: LogPrefix.quarantine(reporter: direction.reporter).text), .counter,
                            .verdict(.drop)], comment: "quarantined"))
         add(Chain(name: name, rules: rules))
         return name
@@ -421,13 +422,21 @@ struct TableBuilder {
         switch policy {
         case .allow:
             let name = direction == .ingress ? Layout.allowIngressChain : Layout.allowEgressChain
-            add(Chain(name: name, rules: [Rule([.verdict(allowed(direction))], comment: "selected by no policy: default allow")]))
+            // The established rule changes no verdict; it makes the chain use conntrack, which the
+            // kernel only tracks connections for in a namespace once some rule needs it (and the
+            // flow log needs conntrack's events for every connection, allowed ones included).
+            add(Chain(name: name, rules: [
+                established,
+                Rule(flowLog(.defaultPolicy(action: .allow, reporter: direction.reporter), allowed: true)
+                     + [.verdict(allowed(direction))], comment: "selected by no policy: default allow"),
+            ]))
             return name
         case .deny:
             let name = direction == .ingress ? Layout.denyIngressChain : Layout.denyEgressChain
             add(Chain(name: name, rules: [
                 established, invalid,
-                Rule([.counter, .verdict(.drop)], comment: "selected by no policy: default deny \(direction.rawValue)"),
+                Rule(flowLog(.defaultPolicy(action: .deny, reporter: direction.reporter), allowed: false) + [.counter, .verdict(.drop)],
+                     comment: "selected by no policy: default deny \(direction.rawValue)"),
             ]))
             return name
         }
@@ -458,7 +467,8 @@ struct TableBuilder {
                 guard let policy = policiesByID[id] else { continue }
                 rules.append(Rule([.verdict(.jump(policyChain(policy, direction, passTo: passTo)))]))
             }
-            rules.append(Rule([.counter, .verdict(.drop)], comment: "default deny \(direction.rawValue): \(ids.joined(separator: ","))"))
+            rules.append(Rule(flowLog(.defaultPolicy(action: .deny, reporter: direction.reporter), allowed: false) + [.counter, .verdict(.drop)],
+                              comment: "default deny \(direction.rawValue): \(ids.joined(separator: ","))"))
             add(Chain(name: name, rules: rules))
             return name
         }
@@ -485,8 +495,9 @@ struct TableBuilder {
         case .kubernetes(let k8s):
             for (index, rule) in k8s.rules(direction).enumerated() {
                 let comment = "\(policy.id) \(direction.rawValue) rule \(index)"
+                let log = flowLog(policyPrefix(.allow, policy.id, direction, index), allowed: true)
                 for alternative in kubernetesCondition(rule, of: k8s, direction).alternatives {
-                    rules.append(Rule(alternative.exprs + [.verdict(allowed(direction))], comment: comment))
+                    rules.append(Rule(alternative.exprs + log + [.verdict(allowed(direction))], comment: comment))
                 }
             }
         case .calico(let calico):
@@ -494,9 +505,9 @@ struct TableBuilder {
                 let comment = "\(policy.id) \(direction.rawValue) rule \(index) \(rule.action.rawValue)"
                 let action: [Expr]
                 switch rule.action {
-                case .allow: action = [.verdict(allowed(direction))]
-                case .deny: action = [.counter, .verdict(.drop)]
-                case .log: action = [.log(group: options.logGroup, prefix: logPrefix(policy.id, direction, index))]
+                case .allow: action = flowLog(policyPrefix(.allow, policy.id, direction, index), allowed: true) + [.verdict(allowed(direction))]
+                case .deny: action = flowLog(policyPrefix(.deny, policy.id, direction, index), allowed: false) + [.counter, .verdict(.drop)]
+                case .log: action = [.log(group: options.logGroup, prefix: policyPrefix(.log, policy.id, direction, index).text)]
                 case .pass: action = [.verdict(.goto(defaultChain(passTarget ?? .allow, direction)))]
                 }
                 for alternative in calicoCondition(rule, of: calico, direction).alternatives {
@@ -508,7 +519,17 @@ struct TableBuilder {
         return name
     }
 
-    func logPrefix(_ id: String, _ direction: Direction, _ index: Int) -> String {
-        String(decoding: Array("palisade \(id) \(direction.short) \(index) ".utf8.prefix(120)), as: UTF8.self)
+    /// The NFLOG prefix of a policy rule (FlowAnalysis.LogPrefix: at most 63 bytes).
+    func policyPrefix(_ verdict: LogPrefix.Verdict, _ id: String, _ direction: Direction, _ index: Int) -> LogPrefix {
+        .policyRule(verdict: verdict, reporter: direction.reporter, policy: .id(id), rule: UInt16(clamping: index))
+    }
+
+    /// The log expression a verdict gets for the flow log, as configured (none when off).
+    func flowLog(_ prefix: LogPrefix, allowed: Bool) -> [Expr] {
+        switch options.flowLogs {
+        case .off: return []
+        case .denied: return allowed ? [] : [.log(group: options.logGroup, prefix: prefix.text)]
+        case .all: return [.log(group: options.logGroup, prefix: prefix.text)]
+        }
     }
 }

@@ -1,3 +1,4 @@
+import FlowAnalysis
 import NftablesModel
 import PolicyModel
 
@@ -155,4 +156,6 @@ struct PeerSelector: Hashable {
 
 extension Direction {
     var short: String { self == .ingress ? "in" : "eg" }
+    /// Who reports a flow judged in this direction: the source's egress, the destination's ingress.
+    var reporter: Reporter { self == .ingress ? .destination : .source }
 }

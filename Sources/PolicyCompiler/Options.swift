@@ -13,8 +13,14 @@ public struct CompilerOptions: Hashable, Sendable {
     /// Traffic the node itself sends to its pods (kubelet probes): always allowed, or judged by
     /// the pods' ingress policy.
     public var nodeToWorkload: NodeTraffic
-    /// NFLOG group of `Log` rules.
+    /// NFLOG group of every log rule: Calico `Log` rules, the quarantine chains, and the flow logs.
     public var logGroup: UInt16
+    /// Which verdicts are logged to NFLOG (with a prefix naming endpoint side, policy and rule) for
+    /// the flow log: none, drops (default deny, Calico Deny; the quarantine chains always log), or
+    /// also the first packet of every allowed connection.
+    public var flowLogs: FlowLogs
+
+    public enum FlowLogs: String, Hashable, Sendable, CaseIterable { case off, denied, all }
     /// Endpoints (Calico selector) that may still reach quarantined pods, e.g. a forensics scanner.
     public var quarantineExemption: SelectorExpression?
 
@@ -27,6 +33,7 @@ public struct CompilerOptions: Hashable, Sendable {
         self.interfacePrefix = interfacePrefix; self.nodeName = nodeName
         self.nodeToWorkload = nodeToWorkload; self.logGroup = logGroup
         self.quarantineExemption = nil
+        self.flowLogs = .denied
     }
 }
 

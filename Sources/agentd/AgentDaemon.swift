@@ -129,6 +129,18 @@ struct AgentDaemon: ParsableCommand {
             logger.error("table.monitor.unavailable", metadata: [
                 "error": "\(error)", "resyncSeconds": "\(agentConfig.resyncSeconds)"])
         }
+        // Flow logs and anomaly detection: without them (NFLOG group taken, no conntrack events)
+        // the agent still enforces, and says why.
+        var flowMonitor: FlowMonitor?
+        if agentConfig.compiler.flowLogs != .off {
+            let monitor = FlowMonitor(settings: .init(config: agentConfig, dataDirectory: dataDir), agent: agent, logger: logger)
+            do {
+                try monitor.start()
+                flowMonitor = monitor
+            } catch {
+                logger.error("flows.unavailable", metadata: ["error": "\(error)", "group": "\(agentConfig.compiler.logGroup)"])
+            }
+        }
         let server = ControlServer(path: socket, rolesFile: agentConfig.rbacFile, socketGroup: agentConfig.socketGroup,
                                    events: events, logger: logger) { request, peer in
             AgentDaemon.handle(request, peer: peer, agent: agent)
@@ -167,7 +179,7 @@ struct AgentDaemon: ParsableCommand {
         hangup.setEventHandler { reload(agent: agent, startedWith: configPath, logLevel: logLevel, logger: logger) }
         hangup.resume()
         sources.append(hangup)
-        withExtendedLifetime((sources, monitor)) { dispatchMain() }
+        withExtendedLifetime((sources, monitor, flowMonitor)) { dispatchMain() }
     }
 
     /// SIGHUP: the file read at start (or the default one, if it has appeared since) again, checked
@@ -248,6 +260,8 @@ struct AgentDaemon: ParsableCommand {
             } catch {
                 return ControlResponse(ok: false, error: "\(error)", exitCode: 2)
             }
+        case .flows, .alerts:
+            return FlowMonitor.answer(request, dataDirectory: agent.config.dataDirectory)
         case .get:
             guard let kind = request.kind, let rows = agent.rows(kind: kind) else {
                 return ControlResponse(ok: false, error: "unknown kind \"\(request.kind ?? "")\": use endpoints, policies, namespaces or quarantines")

@@ -1,3 +1,4 @@
+import FlowAnalysis
 import NftablesModel
 import PolicyCompiler
 import PolicyModel
@@ -42,7 +43,9 @@ final class CalicoCompilerTests: XCTestCase {
             return nil
         }, ["gnp.deny-quarantined.in", "cnp.shop.web-rules.in.pass-allow", "pol.shop.web-k8s.in"])
         let policyChain = try XCTUnwrap(compiled.table.chains["cnp.shop.web-rules.in.pass-allow"])
-        XCTAssertEqual(policyChain.rules.first?.exprs.last, .log(group: 1, prefix: "palisade cnp:shop/web-rules in 0 "))
+        // Calico ids hold a ':', outside the literal alphabet of the prefix: the id's hash stands in.
+        XCTAssertEqual(policyChain.rules.first?.exprs.last,
+                       .log(group: 1, prefix: "palisade log in #\(String(PolicyReference.hash(of: "cnp:shop/web-rules"), radix: 16)) 0 "))
         XCTAssertEqual(policyChain.rules[1].exprs.last, .verdict(.goto("allow-ingress")))
     }
 

@@ -67,7 +67,7 @@ final class CompilerTests: XCTestCase {
         let dbEgressChain = try XCTUnwrap(compiled.table.chains[try XCTUnwrap(db.egressChain)])
         let policyChain = try XCTUnwrap(compiled.table.chains["pol.shop.db-no-egress.eg"])
         XCTAssertTrue(policyChain.rules.isEmpty)
-        XCTAssertEqual(dbEgressChain.rules.last?.exprs, [.counter, .verdict(.drop)])
+        XCTAssertEqual(dbEgressChain.rules.last?.exprs, [.log(group: 1, prefix: "palisade deny eg default "), .counter, .verdict(.drop)])
     }
 
     func testNamespaceDefaultDenyAndConfiguredDefault() {

@@ -70,14 +70,14 @@ final class ExplainTests: XCTestCase {
         let result = try explain("shop/web", "shop/db", "5432/tcp", in: compiled)
         XCTAssertEqual(result.verdict, .deny)
         XCTAssertEqual(result.decidingRule?.comment, "default deny ingress: shop/deny-all")
-        XCTAssertEqual(result.decidingRule?.text, "counter drop")
+        XCTAssertEqual(result.decidingRule?.text, "log prefix \"palisade deny in default \" group 1 counter drop")
         XCTAssertEqual(result.policies, ["shop/deny-all"])
         XCTAssertEqual(result.sides.map(\.direction), [.egress, .ingress])
         XCTAssertEqual(result.sides[1].policiesConsidered, ["shop/deny-all"])
         XCTAssertEqual(result.render(), """
             shop/web (198.18.0.11, plweb) -> shop/db (198.18.0.12, pldb) tcp/5432: DENY
               egress of shop/web: selected by no policy: default allow
-              ingress of shop/db: denied by default deny ingress: shop/deny-all (counter drop); policies considered: shop/deny-all
+              ingress of shop/db: denied by default deny ingress: shop/deny-all (log prefix "palisade deny in default " group 1 counter drop); policies considered: shop/deny-all
 
             """)
         XCTAssertEqual(verdict("edge/gateway", "shop/web", "80/tcp", in: compiled), .deny)

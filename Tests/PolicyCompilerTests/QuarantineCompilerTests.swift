@@ -23,7 +23,7 @@ final class QuarantineCompilerTests: XCTestCase {
         let ingress = try XCTUnwrap(compiled.table.chains["quarantine-ingress"]).rules.map(RulesetText.render)
         XCTAssertEqual(ingress.count, 3)
         XCTAssertTrue(ingress[0].hasPrefix("ip saddr @sel.") && ingress[0].hasSuffix("accept comment \"quarantine exemption\""), ingress[0])
-        XCTAssertEqual(ingress[2], "log prefix \"palisade quarantine in \" group 1 counter drop comment \"quarantined\"")
+        XCTAssertEqual(ingress[2], "log prefix \"palisade deny in quarantine \" group 1 counter drop comment \"quarantined\"")
         let egress = try XCTUnwrap(compiled.table.chains["quarantine-egress"]).rules.map(RulesetText.render)
         XCTAssertTrue(egress[0].hasPrefix("ct state established,related ip daddr @sel."), "the pod may only answer the scanner: \(egress[0])")
         // No established-state shortcut ahead of the quarantine: its chains start with the exemption or the drop.
