@@ -39,7 +39,8 @@ let package = Package(
             "AgentCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .executableTarget(name: "palisade-bench", dependencies: ["PolicyModel", "NftablesModel", "PolicyCompiler", "NetworkAddress", "NftablesNetlink"]),
+        .executableTarget(name: "palisade-bench", dependencies: ["PolicyModel", "NftablesModel", "PolicyCompiler", "NetworkAddress", "NftablesNetlink",
+                                                                 "FlowAnalysis"]),
         .executableTarget(name: "agentctl", dependencies: [
             "AgentCore", "PolicyModel", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

@@ -177,8 +177,26 @@ public final class Agent: @unchecked Sendable {
 
     /// Counters and gauges for the metrics endpoint, as of the last reconcile.
     public func metricsSnapshot() -> AgentMetrics {
-        queue.sync { metrics }
+        var snapshot = queue.sync { metrics }
+        if let flows = flowCounters?() {
+            snapshot.flowPacketLogs = flows.packetLogs
+            snapshot.flowConnectionEvents = flows.connectionEvents
+            snapshot.flowQueueDrops = flows.queueDrops
+            snapshot.flowKernelLosses = flows.kernelLosses
+            snapshot.flowRecords = flows.records
+            snapshot.alerts = flows.alerts
+            snapshot.autoQuarantines = flows.autoQuarantines
+        }
+        return snapshot
     }
+
+    /// The flow monitor's counters, when one runs (set by agentd).
+    public var flowCounters: (@Sendable () -> FlowMonitor.Counters)? {
+        get { flowCountersLock.withLock { flowCountersSource } }
+        set { flowCountersLock.withLock { flowCountersSource = newValue } }
+    }
+    private var flowCountersSource: (@Sendable () -> FlowMonitor.Counters)?
+    private let flowCountersLock = NSLock()
 
     /// Why a reconcile runs; it decides how much is read again and whether the kernel's copy is checked.
     enum Reason {

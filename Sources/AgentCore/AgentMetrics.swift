@@ -23,6 +23,14 @@ public struct AgentMetrics: Sendable, Hashable {
     public var chains = 0
     public var sets = 0
     public var setElements = 0
+    /// The flow monitor's counters (zero without one).
+    public var flowPacketLogs = 0
+    public var flowConnectionEvents = 0
+    public var flowQueueDrops = 0
+    public var flowKernelLosses = 0
+    public var flowRecords = 0
+    public var alerts = 0
+    public var autoQuarantines = 0
 
     // Every value given to a `last…` property above is also recorded here, so each reconcile and
     // each batch is counted in its distribution without the reconciler doing anything more.

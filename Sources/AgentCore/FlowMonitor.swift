@@ -67,6 +67,7 @@ public final class FlowMonitor: @unchecked Sendable {
         public var alerts = 0
         public var autoQuarantines = 0
         public var droppedRecords = 0
+        public init() {}
     }
 
     let settings: Settings

@@ -71,6 +71,15 @@ public final class MetricsExporter: @unchecked Sendable {
             gauge("chains", \.chains, "Chains in the compiled ruleset."),
             gauge("sets", \.sets, "Sets and maps in the compiled ruleset."),
             gauge("set_elements", \.setElements, "Elements of the sets and maps in the compiled ruleset."),
+            counter("flow_packet_logs", \.flowPacketLogs, "NFLOG messages of the ruleset's log rules the flow monitor took in."),
+            counter("flow_connection_events", \.flowConnectionEvents, "Conntrack new and destroy events the flow monitor took in."),
+            counter("flow_queue_drops", \.flowQueueDrops,
+                    "Kernel events dropped because the flow monitor's queue was full (the monitor fell behind)."),
+            counter("flow_kernel_losses", \.flowKernelLosses,
+                    "Kernel messages lost before the flow monitor read them (NFLOG sequence gaps, ENOBUFS)."),
+            counter("flow_records", \.flowRecords, "Flow records written to flows.jsonl."),
+            counter("alerts", \.alerts, "Alerts of the anomaly detectors."),
+            counter("auto_quarantines", \.autoQuarantines, "Workloads the agent quarantined on its own after an alert."),
         ]
     }
 

@@ -137,6 +137,7 @@ struct AgentDaemon: ParsableCommand {
             do {
                 try monitor.start()
                 flowMonitor = monitor
+                agent.flowCounters = { [weak monitor] in monitor?.snapshot ?? FlowMonitor.Counters() }
             } catch {
                 logger.error("flows.unavailable", metadata: ["error": "\(error)", "group": "\(agentConfig.compiler.logGroup)"])
             }

@@ -8,6 +8,7 @@ import PolicyModel
 // palisade-bench write-state DIR N P     write it as YAML files the agent loads (pods/, policies/)
 // palisade-bench write-ops DIR N P K     K files per incremental operation (for scripts/bench scale)
 // palisade-bench render N P FILE         compile it and write the table as nft text for `nft -f`
+// palisade-bench flows EVENTS [WORKLOADS]   the flow monitor's pipeline (aggregation, detectors, JSON) on one core
 // palisade-bench ops N P K [JSON]        the agent's path for K changes of each kind, to the kernel's ACK
 //                                        (run it inside a throwaway network namespace: see Operations.swift)
 func seconds(_ work: () -> Void) -> Double {
@@ -74,6 +75,9 @@ case "render":
     let text = NftText.loadable(RulesetText.render(table))
     do { try text.write(toFile: arguments[4], atomically: true, encoding: .utf8) } catch { fail("\(arguments[4]): \(error)") }
     print("rendered \(table.chains.count) chains, \(table.sets.count) sets to \(arguments[4]) (\(text.utf8.count) bytes)")
+
+case "flows":
+    runFlowPipeline(Array(arguments.dropFirst(2)))
 
 case "ops":
     runOperations(Array(arguments.dropFirst(2)))

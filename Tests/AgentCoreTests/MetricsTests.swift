@@ -51,7 +51,7 @@ final class MetricsTests: XCTestCase {
             else if line.hasPrefix("# TYPE ") { typed[words[2]] = words[3] }
             else { XCTAssertTrue(line.hasPrefix("palisade_"), line) }
         }
-        XCTAssertEqual(helped.count, 16)
+        XCTAssertEqual(helped.count, 23)
         XCTAssertEqual(Set(helped), Set(typed.keys))
         XCTAssertEqual(typed.filter { $0.value == "histogram" }.keys.sorted(), [
             "palisade_batch_size_changes", "palisade_compile_duration_seconds",
@@ -407,6 +407,27 @@ final class MetricsTests: XCTestCase {
     # HELP palisade_set_elements Elements of the sets and maps in the compiled ruleset.
     # TYPE palisade_set_elements gauge
     palisade_set_elements 17.0
+    # HELP palisade_flow_packet_logs_total NFLOG messages of the ruleset's log rules the flow monitor took in.
+    # TYPE palisade_flow_packet_logs_total counter
+    palisade_flow_packet_logs_total 0
+    # HELP palisade_flow_connection_events_total Conntrack new and destroy events the flow monitor took in.
+    # TYPE palisade_flow_connection_events_total counter
+    palisade_flow_connection_events_total 0
+    # HELP palisade_flow_queue_drops_total Kernel events dropped because the flow monitor's queue was full (the monitor fell behind).
+    # TYPE palisade_flow_queue_drops_total counter
+    palisade_flow_queue_drops_total 0
+    # HELP palisade_flow_kernel_losses_total Kernel messages lost before the flow monitor read them (NFLOG sequence gaps, ENOBUFS).
+    # TYPE palisade_flow_kernel_losses_total counter
+    palisade_flow_kernel_losses_total 0
+    # HELP palisade_flow_records_total Flow records written to flows.jsonl.
+    # TYPE palisade_flow_records_total counter
+    palisade_flow_records_total 0
+    # HELP palisade_alerts_total Alerts of the anomaly detectors.
+    # TYPE palisade_alerts_total counter
+    palisade_alerts_total 0
+    # HELP palisade_auto_quarantines_total Workloads the agent quarantined on its own after an alert.
+    # TYPE palisade_auto_quarantines_total counter
+    palisade_auto_quarantines_total 0
 
     """
 }

@@ -124,9 +124,10 @@ final class NflogReaderTests: XCTestCase {
     /// (sequence gaps), the overruns, and the reader process's CPU time per record. The highest
     /// rate with nothing lost is the sustained ingest rate of one reader thread.
     func testBenchmarkIngestRate() throws {
-        guard ProcessInfo.processInfo.environment["PALISADE_NFLOG_BENCH"] == "1" else {
-            throw XCTSkip("set PALISADE_NFLOG_BENCH=1 to run the NFLOG ingest benchmark")
-        }
+        // Without PALISADE_NFLOG_BENCH=1 a short run at one modest rate: every logged packet must
+        // still be received or counted as lost (CI runs this; the full ladder and the backlog
+        // drain are the benchmark).
+        let full = ProcessInfo.processInfo.environment["PALISADE_NFLOG_BENCH"] == "1"
         let lab = try RoutedLab.make(for: self)
         try lab.loadRouterRules("""
             table inet nflog-bench {
@@ -152,12 +153,12 @@ final class NflogReaderTests: XCTestCase {
         consumer.start()
         defer { queue.close() }
 
-        let seconds = 3.0
+        let seconds = full ? 3.0 : 1.0
         let sender = try UDPFlooder(lab: lab, test: self)
         print("nflog ingest: rate target | sent | logged | received | lost | overruns | received/s | reader CPU µs/record")
         var lossless = 0
         print("nflog ingest: sender \(sender.kind)")
-        for rate in [10_000, 25_000, 50_000, 100_000, 150_000, 200_000, 300_000, 400_000, 0] {
+        for rate in full ? [10_000, 25_000, 50_000, 100_000, 150_000, 200_000, 300_000, 400_000, 0] : [10_000] {
             let before = reader.statistics
             let loggedBefore = try ruleCounter(lab, prefix: "bench")
             let cpuBefore = processCPUTime()
@@ -183,6 +184,7 @@ final class NflogReaderTests: XCTestCase {
             if lost == 0 && rate != 0 { lossless = max(lossless, Int(Double(received) / elapsed)) }
         }
         print("nflog ingest: highest paced rate without loss: \(lossless) records/s; queue dropped \(queue.dropped), consumed \(consumed.value)")
+        guard full else { return }
 
         // The reader alone, with nothing else running: a backlog queued while it was not reading
         // (the sender above shares the machine's two cores with it), drained as fast as it can.
