@@ -33,6 +33,8 @@ public final class Agent: @unchecked Sendable {
     /// Quarantines agentctl stored, as last read from the store.
     private var stored: (quarantines: [Quarantine], rejected: [RejectedFile]) = ([], [])
     private var trimScheduled = false
+    var auditSnapshot: AuditSnapshot?
+    var auditSnapshotSaved: Date?
     var generation = 0
     /// Counts reconciles that changed the desired state (what the flow monitor resolves against).
     var stateGeneration = 0
@@ -218,7 +220,13 @@ public final class Agent: @unchecked Sendable {
         firstPendingEvent = nil
         let started = DispatchTime.now()
         var compiledAnew = false
+        var audited: StateLoader.Result?
+        var drifted = false
         defer {
+            if let audited {
+                recordAudit(audited.changes, rejected: audited.newlyRejected, drift: drifted, complete: audited.complete,
+                            currentKeys: { loader.currentKeys })
+            }
             // Reading, compiling and sending everything leaves much freed memory in malloc's arenas
             // (the YAML parser's, the batch's): hand it back, or the resident size keeps that peak.
             if compiledAnew { scheduleTrim() }
@@ -236,6 +244,7 @@ public final class Agent: @unchecked Sendable {
         }
         pendingPaths = []
         if !scan.changes.isEmpty || session == nil || reason == .quarantineStore { stateGeneration += 1 }
+        audited = scan
         lastScan = scan
         lastScan?.changes = []   // used below through `scan`; not worth keeping
         for rejection in scan.newlyRejected {
@@ -329,6 +338,7 @@ public final class Agent: @unchecked Sendable {
         if applied && reason.checksKernel && !kernelMatches(session.table) {
             repairs += 1
             metrics.driftRepairs = repairs
+            drifted = true
             applied = false
             logger.warning("reconcile.drift", metadata: ["repairs": "\(repairs)"])
         }

@@ -91,30 +91,99 @@ public final class EventLog: @unchecked Sendable {
     /// one line and fsyncs. Returns the record as written.
     @discardableResult
     public func append(_ event: Event) throws -> Event {
+        try append(contentsOf: [event])[0]
+    }
+
+    /// Appends the events in order, chained, with one write and one fsync: they are on disk
+    /// together when this returns. Before writing, a file at or past `rotateBytes` is closed and
+    /// renamed `events-<last seq>.jsonl`; the new file's first record chains on from its last.
+    @discardableResult
+    public func append(contentsOf events: [Event]) throws -> [Event] {
+        guard !events.isEmpty else { return [] }
         lock.lock()
         defer { lock.unlock() }
         guard fd >= 0 else { throw EventLogError("\(path): the event record is closed") }
-        var record = event
-        record.seq = tail.seq + 1
-        record.prev = tail.hash
-        record.time = EventTime.truncatedToMilliseconds(now())
-        let line: Data
-        do { line = try Self.encoder.encode(record) } catch {
-            throw EventLogError("\(path): cannot encode a \(record.type) event: \(error)")
+        try rotateIfNeeded()
+        var records: [Event] = []
+        var bytes = Data()
+        var anchor = tail
+        let time = EventTime.truncatedToMilliseconds(now())
+        for event in events {
+            var record = event
+            record.seq = anchor.seq + 1
+            record.prev = anchor.hash
+            record.time = time
+            let line: Data
+            do { line = try Self.encoder.encode(record) } catch {
+                throw EventLogError("\(path): cannot encode a \(record.type) event: \(error)")
+            }
+            bytes.append(line)
+            bytes.append(UInt8(ascii: "\n"))
+            anchor = Anchor(seq: record.seq, hash: SHA256.hex(line))
+            records.append(record)
         }
-        var bytes = line
-        bytes.append(UInt8(ascii: "\n"))
         do {
             try writeAll(bytes)
             guard fsync(fd) == 0 else { throw EventLogError("\(path): fsync: \(String(cString: strerror(errno)))") }
         } catch {
-            // Part of the line may be on disk: chain on from whatever the file now ends with.
+            // Part of the lines may be on disk: chain on from whatever the file now ends with.
             if let recovered = try? recoverTail() { tail = recovered }
-            logger.error("events.append.failed", metadata: ["path": "\(path)", "type": "\(record.type)", "error": "\(error)"])
+            logger.error("events.append.failed", metadata: ["path": "\(path)", "type": "\(records[0].type)", "error": "\(error)"])
             throw error
         }
-        tail = Anchor(seq: record.seq, hash: SHA256.hex(line))
-        return record
+        tail = anchor
+        return records
+    }
+
+    /// Rotation: at this size the file is set aside before the next append (0: never).
+    public var rotateBytes = 64 << 20
+
+    private func rotateIfNeeded() throws {
+        guard rotateBytes > 0 else { return }
+        var info = stat()
+        guard fstat(fd, &info) == 0, Int(info.st_size) >= rotateBytes, tail.seq > 0 else { return }
+        let directory = (path as NSString).deletingLastPathComponent
+        let rotated = Self.rotatedPath(path, lastSeq: tail.seq)
+        guard rename(path, rotated) == 0 else {
+            throw EventLogError("\(path): cannot rotate to \(rotated): \(String(cString: strerror(errno)))")
+        }
+        let next = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        guard next >= 0 else { throw EventLogError("\(path): cannot open after rotation: \(String(cString: strerror(errno)))") }
+        _ = flock(next, LOCK_EX | LOCK_NB)
+        Glibc.close(fd)
+        fd = next
+        syncDirectory(directory.isEmpty ? "." : directory)
+        logger.info("events.rotated", metadata: ["to": "\(rotated)", "lastSeq": "\(tail.seq)"])
+    }
+
+    /// `<dir>/events-000000001234.jsonl` for a file whose last record has seq 1234.
+    static func rotatedPath(_ path: String, lastSeq: UInt64) -> String {
+        let directory = (path as NSString).deletingLastPathComponent
+        let base = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        let digits = String(lastSeq)
+        return (directory.isEmpty ? "" : directory + "/") + base + "-" + String(repeating: "0", count: max(0, 12 - digits.count)) + digits + ".jsonl"
+    }
+
+    /// The files of the record, oldest first: the rotated ones, then the current one.
+    public static func files(of path: String) -> [String] {
+        let directory = (path as NSString).deletingLastPathComponent
+        let base = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.isEmpty ? "." : directory)) ?? []
+        let rotated = names.filter { $0.hasPrefix(base + "-") && $0.hasSuffix(".jsonl") }.sorted()
+        return rotated.map { (directory.isEmpty ? "" : directory + "/") + $0 } + [path]
+    }
+
+    /// Verifies the whole record, rotated files included, each chaining on from the one before.
+    public static func verifyAll(path: String) -> (verification: Verification, file: String?) {
+        var anchor = Anchor.genesis
+        var records = 0
+        for file in files(of: path) where FileManager.default.fileExists(atPath: file) {
+            let result = verify(path: file, after: anchor)
+            records += result.records
+            if !result.isIntact { return (Verification(records: records, issues: result.issues, last: result.last), file) }
+            anchor = result.last
+        }
+        return (Verification(records: records, issues: [], last: anchor), nil)
     }
 
     // MARK: - Reading and verifying
@@ -133,6 +202,11 @@ public final class EventLog: @unchecked Sendable {
             }
         }
         return events
+    }
+
+    /// One line as a record, or nil if it is not one.
+    public static func decode(_ line: Data) -> Event? {
+        try? decoder.decode(Event.self, from: line)
     }
 
     public struct Issue: Hashable, Sendable, CustomStringConvertible {
@@ -280,7 +354,14 @@ public final class EventLog: @unchecked Sendable {
         var status = stat()
         guard fstat(fd, &status) == 0 else { throw EventLogError("\(path): stat: \(String(cString: strerror(errno)))") }
         let size = Int(status.st_size)
-        if size == 0 { return .genesis }
+        if size == 0 {
+            // A file started by a rotation chains on from the last record of the newest rotated one.
+            guard let rotated = Self.files(of: path).dropLast().last,
+                  let data = FileManager.default.contents(atPath: rotated),
+                  let last = Self.lines(of: data).last(where: { $0.terminated }) else { return .genesis }
+            let seq = (try? Self.decoder.decode(Event.self, from: last.bytes))?.seq ?? 0
+            return Anchor(seq: seq, hash: SHA256.hex(last.bytes))
+        }
         var end = size
         if try readBytes(at: size - 1, count: 1) != Data([UInt8(ascii: "\n")]) {
             logger.warning("events.incomplete_last_record", metadata: [

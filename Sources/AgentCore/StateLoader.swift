@@ -120,6 +120,9 @@ public final class StateLoader {
         return finish(changed, newlyRejected, nil, complete: false)
     }
 
+    /// The keys of every object in force now.
+    public var currentKeys: [String] { Array(definitions.keys) }
+
     /// The desired state the directory describes now.
     public func desiredState() -> DesiredState {
         var objects: [StateObject] = []

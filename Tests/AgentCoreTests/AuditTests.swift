@@ -1,0 +1,159 @@
+@testable import AgentCore
+import Foundation
+import Logging
+import PolicyModel
+import XCTest
+
+/// The audit trail of desired-state changes: created, updated (with a diff), deleted, rejected;
+/// a restart logs only what changed while the agent was down; rotation keeps the chain.
+final class AuditTests: XCTestCase {
+    var directory: String!
+    var state: String { directory + "/state" }
+    var data: String { directory + "/data" }
+
+    override func setUpWithError() throws {
+        directory = NSTemporaryDirectory() + "palisade-audit-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory + "/state", withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    func write(_ name: String, _ text: String) throws {
+        try text.write(toFile: state + "/" + name, atomically: true, encoding: .utf8)
+    }
+
+    /// Runs `work` with an agent on the directories (a new agent each time: a restart).
+    func withAgent(_ dataplane: FakeDataplane, _ work: (Agent) throws -> Void) throws {
+        let events = try EventLog(path: data + "/events.jsonl")
+        defer { events.close() }
+        var config = AgentConfig()
+        config.debounceMilliseconds = 0
+        let agent = Agent(config: config, stateDirectory: state, dataDirectory: data, dataplane: dataplane, events: events,
+                          logger: Logger(label: "test"))
+        try work(agent)
+    }
+
+    func records() throws -> [Event] {
+        EventLog.files(of: data + "/events.jsonl").flatMap { file -> [Event] in
+            guard let content = FileManager.default.contents(atPath: file) else { return [] }
+            return content.split(separator: UInt8(ascii: "\n")).compactMap { EventLog.decode(Data($0)) }
+        }
+    }
+
+    static let policy = """
+        apiVersion: networking.k8s.io/v1
+        kind: NetworkPolicy
+        metadata: {name: db-from-web, namespace: shop}
+        spec:
+          podSelector: {matchLabels: {app: db}}
+          ingress: [{from: [{podSelector: {matchLabels: {app: web}}}], ports: [{port: 5432}]}]
+        """
+
+    func testChangesOfTheStateDirectoryAreAuditedWithActorDiffAndOutcome() throws {
+        let dataplane = FakeDataplane()
+        try write("pods.yaml", AgentTests.pods)
+        try write("policy.yaml", Self.policy)
+        try withAgent(dataplane) { agent in
+            _ = agent.syncNow()
+            var created = try records().filter { $0.type == .objectCreated }
+            XCTAssertEqual(Set(created.compactMap(\.target)), ["shop/web", "shop/db", "shop/db-from-web"])
+            let policyEvent = try XCTUnwrap(created.first { $0.details?["kind"] == "NetworkPolicy" })
+            XCTAssertEqual(policyEvent.actor.uid, getuid(), "the file's owner is the actor")
+            XCTAssertEqual(policyEvent.outcome, .applied)
+            XCTAssertEqual(policyEvent.generation, 1)
+            XCTAssertEqual(policyEvent.details?["file"], state + "/policy.yaml")
+            XCTAssertTrue(policyEvent.details?["diff"]?.contains("+ ingress[0].ports[0].port.number: 5432") ?? false,
+                          policyEvent.details?["diff"] ?? "")
+
+            try write("policy.yaml", Self.policy.replacingOccurrences(of: "5432", with: "6432"))
+            _ = agent.syncNow()
+            let updated = try XCTUnwrap(try records().last { $0.type == .objectUpdated })
+            XCTAssertEqual(updated.target, "shop/db-from-web")
+            XCTAssertEqual(updated.details?["diff"], "- ingress[0].ports[0].port.number: 5432\n+ ingress[0].ports[0].port.number: 6432")
+            XCTAssertEqual(updated.generation, 2)
+
+            try write("policy.yaml", "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: x\n")
+            _ = agent.syncNow()
+            let rejected = try XCTUnwrap(try records().last { $0.type == .fileRejected })
+            XCTAssertEqual(rejected.target, state + "/policy.yaml")
+            XCTAssertEqual(rejected.outcome, .refused)
+            XCTAssertNotNil(rejected.error)
+
+            try FileManager.default.removeItem(atPath: state + "/policy.yaml")
+            _ = agent.syncNow()
+            let deleted = try XCTUnwrap(try records().last { $0.type == .objectDeleted })
+            XCTAssertEqual(deleted.target, "shop/db-from-web")
+            XCTAssertTrue(deleted.details?["diff"]?.hasPrefix("- ") ?? false)
+            created = try records().filter { $0.type == .objectCreated }
+            XCTAssertEqual(created.count, 3, "nothing was created twice")
+        }
+        XCTAssertTrue(EventLog.verifyAll(path: data + "/events.jsonl").verification.isIntact)
+    }
+
+    func testARestartLogsOnlyWhatChangedWhileTheAgentWasDown() throws {
+        let dataplane = FakeDataplane()
+        try write("pods.yaml", AgentTests.pods)
+        try write("policy.yaml", Self.policy)
+        try withAgent(dataplane) { agent in _ = agent.syncNow() }
+        let before = try records().count
+
+        // Restart with nothing changed: no object events.
+        try withAgent(dataplane) { agent in _ = agent.syncNow() }
+        let afterRestart = try records()
+        XCTAssertEqual(afterRestart.count, before, "\(afterRestart.suffix(3).map(\.type))")
+
+        // Changed and removed while the agent was stopped.
+        try write("pods.yaml", AgentTests.pods.replacingOccurrences(of: "app: db", with: "app: database"))
+        try FileManager.default.removeItem(atPath: state + "/policy.yaml")
+        try withAgent(dataplane) { agent in _ = agent.syncNow() }
+        let new = Array(try records().dropFirst(before))
+        XCTAssertEqual(new.map(\.type), [.objectUpdated, .objectDeleted], "\(new.map { "\($0.type) \($0.target ?? "")" })")
+        XCTAssertEqual(new.first?.target, "shop/db")
+        XCTAssertEqual(new.first?.details?["note"], "changed while the agent was not running; the earlier content is not known")
+        XCTAssertEqual(new.last?.target, "shop/db-from-web")
+        XCTAssertEqual(new.last?.details?["note"], "deleted while the agent was not running")
+        XCTAssertTrue(EventLog.verifyAll(path: data + "/events.jsonl").verification.isIntact)
+    }
+
+    func testRotationKeepsTheChainAcrossFilesAndATamperedRotatedFileIsFound() throws {
+        let path = data + "/events.jsonl"
+        do {
+            let log = try EventLog(path: path)
+            log.rotateBytes = 2000
+            for index in 0..<40 {
+                try log.append(Event(type: .quarantine, actor: .agent, target: "shop/web-\(index)", reason: "test", outcome: .applied))
+            }
+            log.close()
+        }
+        let files = EventLog.files(of: path).filter { FileManager.default.fileExists(atPath: $0) }
+        XCTAssertGreaterThan(files.count, 2, "\(files)")
+        // A new writer on a file set aside just now chains on from the rotated file's last record.
+        do {
+            let reopened = try EventLog(path: path)
+            reopened.rotateBytes = 2000
+            try reopened.append(Event(type: .release, actor: .agent, target: "shop/web-0", outcome: .applied))
+            reopened.close()
+        }
+        let intact = EventLog.verifyAll(path: path)
+        XCTAssertTrue(intact.verification.isIntact, "\(intact.verification.issues)")
+        XCTAssertEqual(intact.verification.records, 41)
+        XCTAssertEqual(intact.verification.last.seq, 41)
+
+        // Edit one record of the oldest file: found, in that file.
+        let oldest = files[0]
+        let text = try String(contentsOfFile: oldest, encoding: .utf8)
+        try text.replacingOccurrences(of: "shop/web-1\"", with: "shop/web-X\"").write(toFile: oldest, atomically: true, encoding: .utf8)
+        let broken = EventLog.verifyAll(path: path)
+        XCTAssertFalse(broken.verification.isIntact)
+        XCTAssertEqual(broken.file, oldest)
+        // Removing a whole rotated file breaks the chain at the next one.
+        try text.write(toFile: oldest, atomically: true, encoding: .utf8)
+        XCTAssertTrue(EventLog.verifyAll(path: path).verification.isIntact)
+        try FileManager.default.removeItem(atPath: files[1])
+        let gap = EventLog.verifyAll(path: path)
+        XCTAssertFalse(gap.verification.isIntact)
+        XCTAssertEqual(gap.file, files[2])
+    }
+}
