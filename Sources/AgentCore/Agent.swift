@@ -33,6 +33,10 @@ public final class Agent: @unchecked Sendable {
     /// Quarantines agentctl stored, as last read from the store.
     private var stored: (quarantines: [Quarantine], rejected: [RejectedFile]) = ([], [])
     private var trimScheduled = false
+    lazy var inventory = Inventory(path: quarantineStore.directory.replacingOccurrences(of: "/quarantines", with: "") + "/inventory.json",
+                                   clusterNetworks: config.clusterNetworks)
+    var inventoryStarted = false
+    var inventoryQuarantined: Set<String> = []
     var auditSnapshot: AuditSnapshot?
     var auditSnapshotSaved: Date?
     var generation = 0
@@ -226,6 +230,7 @@ public final class Agent: @unchecked Sendable {
             if let audited {
                 recordAudit(audited.changes, rejected: audited.newlyRejected, drift: drifted, complete: audited.complete,
                             currentKeys: { loader.currentKeys })
+                updateInventory(audited.changes, everything: compiledAnew || !inventoryStarted)
             }
             // Reading, compiling and sending everything leaves much freed memory in malloc's arenas
             // (the YAML parser's, the batch's): hand it back, or the resident size keeps that peak.
@@ -354,6 +359,31 @@ public final class Agent: @unchecked Sendable {
             lastError = "\(error)"
             metrics.failedBatches += 1
             logger.error("reconcile.failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Brings the inventory up to date: every endpoint after a full compile, else those that changed.
+    private func updateInventory(_ changes: [ObjectChange], everything: Bool) {
+        guard let session, events != nil else { return }
+        if everything {
+            inventory.update(from: session, ids: nil)
+        } else {
+            var ids = Set<String>()
+            for change in changes {
+                let parts = change.key.split(separator: " ", maxSplits: 1)
+                if parts.count == 2, parts[0] == "Pod" || parts[0] == "Endpoint" || parts[0] == "Quarantine" { ids.insert(String(parts[1])) }
+            }
+            for quarantine in session.state.quarantines { ids.insert(quarantine.podID) }
+            ids.formUnion(inventoryQuarantined)
+            guard !ids.isEmpty else { return }
+            inventory.update(from: session, ids: ids)
+        }
+        inventoryQuarantined = Set(session.state.quarantines.map(\.podID))
+        do {
+            try inventory.save(force: !inventoryStarted)
+            inventoryStarted = true
+        } catch {
+            logger.warning("inventory.write.failed", metadata: ["error": "\(error)"])
         }
     }
 

@@ -65,7 +65,10 @@ enum AuditText {
 
     /// A readable diff: removed lines with `-`, added ones with `+`, at most `limit` characters.
     static func diff(_ before: StateObject?, _ after: StateObject?, limit: Int = 4000) -> String {
-        let old = before.map(lines(of:)) ?? [], new = after.map(lines(of:)) ?? []
+        diff(lines: before.map(lines(of:)) ?? [], after.map(lines(of:)) ?? [], limit: limit)
+    }
+
+    static func diff(lines old: [String], _ new: [String], limit: Int = 4000) -> String {
         let oldSet = Set(old), newSet = Set(new)
         let text = (old.filter { !newSet.contains($0) }.map { "- " + $0 } + new.filter { !oldSet.contains($0) }.map { "+ " + $0 })
             .joined(separator: "\n")
@@ -74,8 +77,10 @@ enum AuditText {
 
     /// A digest of the object's lines, to tell a changed object from an unchanged one across
     /// restarts (64 bits of SHA-256: this detects change, it does not guard against forgery).
-    static func digest(_ object: StateObject) -> String {
-        String(SHA256.hex(Data(lines(of: object).joined(separator: "\n").utf8)).prefix(16))
+    static func digest(_ object: StateObject) -> String { digest(lines: lines(of: object)) }
+
+    static func digest(lines: [String]) -> String {
+        String(SHA256.hex(Data(lines.joined(separator: "\n").utf8)).prefix(16))
     }
 }
 
@@ -164,6 +169,12 @@ extension Agent {
         let outcome: Outcome = lastError == nil ? .applied : .failed
         let generation = self.generation
         var records: [Event] = []
+        func flush() {
+            do { try events.append(contentsOf: records) } catch {
+                logger.error("audit.write.failed", metadata: ["error": "\(error)", "events": "\(records.count)"])
+            }
+            records.removeAll(keepingCapacity: true)
+        }
         func event(_ type: EventType, _ object: StateObject, key: String, diff: String, note: String? = nil) -> Event {
             var details = ["kind": object.kind, "name": object.auditName, "diff": diff]
             if let file = object.location?.file { details["file"] = file }
@@ -175,12 +186,15 @@ extension Agent {
             guard let object = change.after ?? change.before else { continue }
             let known = snapshot.objects[change.key]
             if let after = change.after {
-                let digest = AuditText.digest(after)
+                let afterLines = AuditText.lines(of: after)
+                let digest = AuditText.digest(lines: afterLines)
                 // The same content as recorded (a restart reading the file again): nothing happened.
                 if known?.digest == digest { continue }
                 let note = change.before == nil && known != nil ? "changed while the agent was not running; the earlier content is not known" : nil
                 records.append(event(known == nil ? .objectCreated : .objectUpdated, after, key: change.key,
-                                     diff: AuditText.diff(change.before, after), note: note))
+                                     diff: AuditText.diff(lines: change.before.map(AuditText.lines(of:)) ?? [], afterLines), note: note))
+                // Thousands of objects at a first start: write as we go rather than hold them all.
+                if records.count >= 1000 { flush() }
                 if outcome == .applied { snapshot.objects[change.key] = .init(digest: digest, kind: after.kind, file: after.location?.file) }
             } else {
                 records.append(event(.objectDeleted, object, key: change.key, diff: AuditText.diff(change.before, nil)))
@@ -207,11 +221,7 @@ extension Agent {
         }
         auditSnapshot = snapshot
         guard !records.isEmpty || firstRun else { return }
-        do {
-            try events.append(contentsOf: records)
-        } catch {
-            logger.error("audit.write.failed", metadata: ["error": "\(error)", "events": "\(records.count)"])
-        }
+        flush()
         let now = Date()
         if firstRun || now.timeIntervalSince(auditSnapshotSaved ?? .distantPast) >= 10 {
             do {

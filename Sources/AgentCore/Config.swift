@@ -1,4 +1,5 @@
 import Foundation
+import NetworkAddress
 import Logging
 import PolicyCompiler
 import PolicyModel
@@ -30,6 +31,8 @@ public struct AgentConfig: Hashable, Sendable {
     public var socketGroup: String? = "palisade"
     /// Where the Prometheus metrics endpoint listens; nil: no endpoint.
     public var metricsAddress: MetricsAddress?
+    /// The cluster's own networks: for the access review, anything outside them is the internet.
+    public var clusterNetworks: [CIDR] = AccessAnalyzer.defaultClusterNetworks
     /// Flow records: the interval they aggregate, and the size and number of the rotated files.
     public var flowIntervalSeconds = 15
     public var flowLogRotateMegabytes = 16
@@ -168,6 +171,15 @@ public struct AgentConfig: Hashable, Sendable {
                                       + Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))
                 }
                 config.logLevel = level
+            case "clusterNetworks":
+                var networks: [CIDR] = []
+                for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty {
+                    guard let cidr = CIDR(part) else {
+                        throw ConfigError("\(where_): clusterNetworks: \"\(part)\" is not a network prefix such as 10.0.0.0/8")
+                    }
+                    networks.append(cidr)
+                }
+                config.clusterNetworks = networks
             case "flowLogs":
                 guard let value = CompilerOptions.FlowLogs(rawValue: text) else {
                     throw ConfigError("\(where_): flowLogs \"\(text)\" is not one of off, denied, all")

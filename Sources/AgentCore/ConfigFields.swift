@@ -46,6 +46,7 @@ extension AgentConfig {
         field("logFormat", live: false, \.logFormat),
         field("logLevel", live: true, \.logLevel),
         field("metricsAddress", live: false, \.metricsAddress),
+        field("clusterNetworks", live: false, \.clusterNetworks),
         // The ruleset's log rules follow at once; the monitor's settings are taken at start.
         field("flowLogs", live: true, \.compiler.flowLogs),
         field("flowIntervalSeconds", live: false, \.flowIntervalSeconds),

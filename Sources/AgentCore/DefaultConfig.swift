@@ -42,6 +42,9 @@ extension AgentConfig {
         logLevel: info                # trace, debug, info, notice, warning, error or critical
         # metricsAddress: 127.0.0.1:9464   # [restart] Prometheus text on GET /metrics; unset: off
 
+        # Inventory and access review (<dataDirectory>/inventory.json; agentctl report).
+        clusterNetworks: 10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,198.18.0.0/15,fc00::/7,2001:db8::/32   # [restart] the rest is "the internet"
+
         # Flow logs and anomaly detection (<dataDirectory>/flows.jsonl and alerts.jsonl; agentctl flows, alerts).
         flowLogs: denied              # log rules for the flow log: off, denied (drops), or all (also each allowed connection)
         flowIntervalSeconds: 15       # [restart] flow records aggregate this long

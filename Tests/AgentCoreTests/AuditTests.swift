@@ -157,3 +157,63 @@ final class AuditTests: XCTestCase {
         XCTAssertEqual(gap.file, files[2])
     }
 }
+
+/// The running inventory: every endpoint seen, with its protection over time, labels, quarantines.
+final class InventoryTests: XCTestCase {
+    func testTheInventoryFollowsEndpointsPoliciesAndQuarantines() throws {
+        let directory = NSTemporaryDirectory() + "palisade-inventory-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory + "/state", withIntermediateDirectories: true)
+        func write(_ name: String, _ text: String) throws { try text.write(toFile: directory + "/state/" + name, atomically: true, encoding: .utf8) }
+        try write("pods.yaml", AgentTests.pods)
+        let events = try EventLog(path: directory + "/data/events.jsonl")
+        defer { events.close() }
+        var config = AgentConfig()
+        config.debounceMilliseconds = 0
+        let agent = Agent(config: config, stateDirectory: directory + "/state", dataDirectory: directory + "/data",
+                          dataplane: FakeDataplane(), events: events, logger: Logger(label: "test"))
+        func inventory() throws -> [String: [String: Any]] {
+            try agent.onQueue { try agent.inventory.save(force: true) }
+            let data = try XCTUnwrap(FileManager.default.contents(atPath: directory + "/data/inventory.json"))
+            let file = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+            let endpoints = try XCTUnwrap(file["endpoints"] as? [[String: Any]])
+            return Dictionary(uniqueKeysWithValues: endpoints.map { ("\($0["namespace"]!)/\($0["name"]!)", $0) })
+        }
+        func protection(_ entry: [String: Any]?, _ direction: String) -> [Bool] {
+            ((entry?["protection"] as? [String: Any])?[direction] as? [[String: Any]] ?? []).compactMap { $0["protected"] as? Bool }
+        }
+        _ = agent.syncNow()
+        var now = try inventory()
+        XCTAssertEqual(Set(now.keys), ["shop/web", "shop/db"])
+        XCTAssertEqual(protection(now["shop/db"], "ingress"), [false], "no policy: default allow")
+        XCTAssertEqual((now["shop/db"]?["access"] as? [String: Bool])?["ingressFromInternet"], true)
+
+        try write("deny.yaml", AgentTests.denyAll)
+        _ = agent.syncNow()
+        now = try inventory()
+        XCTAssertEqual(protection(now["shop/db"], "ingress"), [false, true], "selected by deny-all from now on")
+        XCTAssertEqual(protection(now["shop/db"], "egress"), [false])
+        XCTAssertEqual(now["shop/db"]?["policies"] as? [String], ["shop/deny-all"])
+        XCTAssertEqual((now["shop/db"]?["access"] as? [String: Bool])?["ingressFromInternet"], false)
+
+        try write("pods.yaml", AgentTests.pods.replacingOccurrences(of: "app: db", with: "app: database"))
+        _ = agent.syncNow()
+        _ = try agent.quarantine("shop/web", reason: "beaconing", futurePods: false,
+                                 actor: Peer(uid: 1001, gid: 1001, pid: 1, userName: "alice"))
+        now = try inventory()
+        XCTAssertEqual((now["shop/db"]?["labelHistory"] as? [[String: Any]])?.count, 2)
+        let quarantines = try XCTUnwrap(now["shop/web"]?["quarantines"] as? [[String: Any]])
+        XCTAssertEqual(quarantines.count, 1)
+        XCTAssertEqual(quarantines.first?["reason"] as? String, "beaconing")
+        XCTAssertNil(quarantines.first?["end"] as? String)
+        _ = try agent.release("shop/web", actor: Peer(uid: 1001, gid: 1001, pid: 1, userName: "alice"))
+        XCTAssertNotNil(((try inventory())["shop/web"]?["quarantines"] as? [[String: Any]])?.first?["end"] as? String)
+
+        try FileManager.default.removeItem(atPath: directory + "/state/pods.yaml")
+        _ = agent.syncNow()
+        now = try inventory()
+        XCTAssertEqual(now["shop/db"]?["present"] as? Bool, false, "gone, but still in the inventory")
+        XCTAssertEqual(protection(now["shop/db"], "ingress"), [false, true])
+        XCTAssertNotNil(((now["shop/db"]?["protection"] as? [String: Any])?["ingress"] as? [[String: Any]])?.last?["to"] as? String)
+    }
+}
