@@ -66,6 +66,24 @@ public final class Agent: @unchecked Sendable {
         self.stateDirectory = stateDirectory
         self.dataplane = dataplane
         self.loader = StateLoader(directory: stateDirectory)
+        // Who may change which namespace's policies, from the roles file (read again when it changes).
+        let roles = RolesFile(path: config.rbacFile, logger: logger)
+        loader.authorize = { uid, objects in
+            let current = roles.current()
+            guard !current.namespaceOwners.isEmpty else { return nil }
+            let account = Account.lookup(uid: uid, gid: UserDatabase.user(uid: uid)?.primaryGroup ?? uid)
+            for object in objects {
+                let namespace: String??
+                switch object {
+                case .networkPolicy(let policy): namespace = .some(policy.namespace)
+                case .calicoPolicy(let policy): namespace = .some(policy.namespace)
+                default: namespace = nil
+                }
+                guard let namespace else { continue }
+                if let refusal = current.policyChangeRefusal(namespace: namespace, by: account) { return refusal }
+            }
+            return nil
+        }
         self.quarantineStore = QuarantineStore(directory: dataDirectory + "/quarantines")
         self.connectionTracker = connectionTracker
         self.logger = logger

@@ -9,6 +9,16 @@ import Yams
 ///
 /// Root (uid 0) has every verb; anyone else has the union of the grants that name their user,
 /// or any group they are in (primary or supplementary). No grant, no access.
+///
+/// Optionally, who may change the policies of a namespace (SOC 2 CC8.1, "authorized changes"):
+///
+///     namespaceOwners:
+///       shop: {users: [alice], groups: [shop-admins]}
+///       "*": {groups: [platform]}     # cluster-wide policies (GlobalNetworkPolicy)
+///
+/// A policy file for a namespace listed there is enforced only if the file's owner is one of
+/// them (or root); otherwise the file is rejected as unauthorised, and its last good content stays.
+/// Namespaces not listed are not restricted.
 public struct Roles: Hashable, Sendable {
     public struct Grant: Hashable, Sendable {
         public var users: [String]
@@ -28,8 +38,21 @@ public struct Roles: Hashable, Sendable {
     }
 
     public var grants: [Grant]
+    /// Per namespace ("*": cluster-wide objects), who may change its policies.
+    public var namespaceOwners: [String: Grant] = [:]
 
     public init(grants: [Grant] = []) { self.grants = grants }
+
+    /// Nil if `account` may change policies of `namespace` (nil: cluster-wide), else why not.
+    public func policyChangeRefusal(namespace: String?, by account: Account) -> String? {
+        if account.uid == 0 { return nil }
+        let scope = namespace ?? "*"
+        guard let owners = namespaceOwners[scope] else { return nil }
+        if owners.applies(to: account) { return nil }
+        let who = account.userName.map { "\($0) (uid \(account.uid))" } ?? "uid \(account.uid)"
+        let what = namespace.map { "namespace \($0)" } ?? "cluster-wide policies"
+        return "unauthorised: the file's owner \(who) may not change the policies of \(what) (namespaceOwners in the roles file)"
+    }
 
     /// Root only.
     public static let none = Roles()
@@ -72,8 +95,31 @@ public struct Roles: Hashable, Sendable {
         var roles = Roles()
         for (keyNode, value) in mapping {
             let key = keyNode.string ?? ""
+            if key == "namespaceOwners" {
+                if isNull(value) { continue }
+                guard let owners = value.mapping else {
+                    throw ConfigError("\(path):\(line(value)): namespaceOwners must map namespaces to {users, groups}")
+                }
+                for (namespaceNode, ownerNode) in owners {
+                    let namespace = namespaceNode.string ?? ""
+                    guard let entry = ownerNode.mapping else {
+                        throw ConfigError("\(path):\(line(ownerNode)): namespaceOwners.\(namespace) must be a mapping with users and/or groups")
+                    }
+                    var grant = Grant(verbs: [], line: line(ownerNode))
+                    for (fieldNode, field) in entry {
+                        switch fieldNode.string ?? "" {
+                        case "users": grant.users = try names(field, field: "users", what: "namespaceOwners.\(namespace).users", path: path)
+                        case "groups": grant.groups = try names(field, field: "groups", what: "namespaceOwners.\(namespace).groups", path: path)
+                        default:
+                            throw ConfigError("\(path):\(line(fieldNode)): unknown key \"\(fieldNode.string ?? "")\" in namespaceOwners.\(namespace) (users, groups)")
+                        }
+                    }
+                    roles.namespaceOwners[namespace] = grant
+                }
+                continue
+            }
             guard key == "grants" else {
-                throw ConfigError("\(path):\(line(keyNode)): unknown key \"\(key)\" (the roles file has grants)")
+                throw ConfigError("\(path):\(line(keyNode)): unknown key \"\(key)\" (the roles file has grants and namespaceOwners)")
             }
             if isNull(value) { continue }
             guard let items = value.sequence else {

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import PolicyModel
 
@@ -26,6 +29,8 @@ public final class StateLoader {
         /// Length and a keyed hash of the bytes last read: enough to skip an unchanged file
         /// without keeping every file's bytes in memory.
         var digest: ContentDigest?
+        /// The file's owner when read: with namespace owners in force, a new owner can change the verdict.
+        var owner: UInt32?
         var objects: [StateObject]?        // last good objects, if any
         var rejection: RejectedFile?
     }
@@ -43,6 +48,10 @@ public final class StateLoader {
     private var rejectedPaths: Set<String> = []
     /// The objects the files changed in the current scan held before it (for the "before" side).
     private var previousObjects: [String: [StateObject]] = [:]
+
+    /// Checks who may change what a file holds: given the file's owner uid and its objects, nil to
+    /// accept, else why the file is rejected (its last good content stays in force).
+    public var authorize: ((_ ownerUID: UInt32, _ objects: [StateObject]) -> String?)?
 
     public init(directory: String) {
         self.directory = directory
@@ -137,11 +146,17 @@ public final class StateLoader {
     private func read(_ path: String, _ newlyRejected: inout [RejectedFile]) -> Bool {
         let data = FileManager.default.contents(atPath: path)
         let digest = data.map(ContentDigest.init)
-        if let known = files[path], let digest, known.digest == digest { return false }
-        var entry = files[path] ?? FileState(digest: nil, objects: nil, rejection: nil)
+        var owner: UInt32?
+        if authorize != nil {
+            var info = stat()
+            if stat(path, &info) == 0 { owner = info.st_uid }
+        }
+        if let known = files[path], let digest, known.digest == digest, known.owner == owner { return false }
+        var entry = files[path] ?? FileState(digest: nil, owner: nil, objects: nil, rejection: nil)
         let before = entry.objects
         previousObjects[path] = before ?? []
         entry.digest = digest
+        entry.owner = owner
         do {
             guard let data else {
                 throw DocumentError(location: SourceLocation(file: path, line: 1), message: "cannot read the file")
@@ -156,6 +171,9 @@ public final class StateLoader {
             if data.isEmpty, let previous = entry.objects, !previous.isEmpty {
                 throw DocumentError(location: SourceLocation(file: path, line: 1),
                                     message: "the file is empty; its \(previous.count) objects stay in force until it has content again (delete the file to remove them)")
+            }
+            if let authorize, let owner, let refusal = authorize(owner, objects) {
+                throw DocumentError(location: SourceLocation(file: path, line: 1), message: refusal)
             }
             entry.objects = objects
             entry.rejection = nil

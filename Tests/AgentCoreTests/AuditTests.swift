@@ -217,3 +217,57 @@ final class InventoryTests: XCTestCase {
         XCTAssertNotNil(((now["shop/db"]?["protection"] as? [String: Any])?["ingress"] as? [[String: Any]])?.last?["to"] as? String)
     }
 }
+
+/// Authorised changes (CC8.1): with namespaceOwners in the roles file, a policy file for a listed
+/// namespace is enforced only if its owner may change that namespace.
+final class NamespaceOwnerTests: XCTestCase {
+    func testPolicyFilesOfOtherOwnersAreRejectedAndTheLastGoodOneStays() throws {
+        let directory = NSTemporaryDirectory() + "palisade-owners-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory + "/state", withIntermediateDirectories: true)
+        try "namespaceOwners:\n  shop: {users: [\"1001\"]}\n".write(toFile: directory + "/rbac.yaml", atomically: true, encoding: .utf8)
+        try AgentTests.pods.write(toFile: directory + "/state/pods.yaml", atomically: true, encoding: .utf8)
+        let policy = directory + "/state/deny.yaml"
+        try AgentTests.denyAll.write(toFile: policy, atomically: true, encoding: .utf8)
+        XCTAssertEqual(chown(policy, 1001, 1001), 0)
+        let events = try EventLog(path: directory + "/data/events.jsonl")
+        defer { events.close() }
+        var config = AgentConfig()
+        config.rbacFile = directory + "/rbac.yaml"
+        let agent = Agent(config: config, stateDirectory: directory + "/state", dataDirectory: directory + "/data",
+                          dataplane: FakeDataplane(), events: events, logger: Logger(label: "test"))
+        var status = agent.syncNow()
+        XCTAssertEqual(status.policies, 1, "uid 1001 owns shop: enforced")
+        XCTAssertEqual(status.rejectedFiles, [])
+
+        // The same file, now owned by uid 1002: rejected as unauthorised; the last good content stays.
+        try AgentTests.denyAll.replacingOccurrences(of: "[Ingress]", with: "[Ingress, Egress]").write(toFile: policy, atomically: true, encoding: .utf8)
+        XCTAssertEqual(chown(policy, 1002, 1002), 0)
+        status = agent.syncNow()
+        XCTAssertEqual(status.rejectedFiles.first?.message.hasPrefix("unauthorised: the file's owner"), true, "\(status.rejectedFiles)")
+        XCTAssertEqual(status.policies, 1)
+        XCTAssertEqual(agent.currentStateForTests().policies.first?.policyTypes, [.ingress], "the last good policy stays in force")
+        let refusal = try EventLog.read(path: directory + "/data/events.jsonl").last { $0.type == .fileRejected }
+        XCTAssertEqual(refusal?.actor.uid, 1002)
+        XCTAssertTrue(refusal?.error?.contains("namespace shop") ?? false)
+
+        // Root may change anything.
+        XCTAssertEqual(chown(policy, 0, 0), 0)
+        status = agent.syncNow()
+        XCTAssertEqual(status.rejectedFiles, [])
+        XCTAssertEqual(agent.currentStateForTests().policies.first?.policyTypes, [.ingress, .egress])
+    }
+
+    func testTheRolesFileParsesNamespaceOwners() throws {
+        let roles = try Roles.parse("namespaceOwners:\n  shop: {users: [alice], groups: [shop-admins]}\n  \"*\": {groups: [platform]}\n", path: "r.yaml")
+        XCTAssertEqual(roles.namespaceOwners["shop"]?.users, ["alice"])
+        XCTAssertNil(roles.policyChangeRefusal(namespace: "other", by: Account(uid: 5, userName: "bob")))
+        XCTAssertNotNil(roles.policyChangeRefusal(namespace: "shop", by: Account(uid: 5, userName: "bob")))
+        XCTAssertNil(roles.policyChangeRefusal(namespace: "shop", by: Account(uid: 6, userName: "alice")))
+        XCTAssertNotNil(roles.policyChangeRefusal(namespace: nil, by: Account(uid: 6, userName: "alice")))
+        XCTAssertNil(roles.policyChangeRefusal(namespace: nil, by: Account(uid: 7, userName: "carol", groupNames: ["platform"])))
+        XCTAssertThrowsError(try Roles.parse("namespaceOwners:\n  shop: {user: [alice]}\n", path: "r.yaml")) { error in
+            XCTAssertTrue("\(error)".contains("r.yaml:2") && "\(error)".contains("unknown key \"user\""), "\(error)")
+        }
+    }
+}

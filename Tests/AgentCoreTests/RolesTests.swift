@@ -106,7 +106,7 @@ final class RolesTests: XCTestCase {
         assertError("grants:\n- groups: [secops, \"\"]\n  verbs: [read]\n",
                     "rbac.yaml:2: grants[0].groups[1] must be one of group names or gids")
         assertError("grants: {alice: read}\n", "rbac.yaml:1: grants must be a list")
-        assertError("roles:\n- users: [alice]\n", "rbac.yaml:1: unknown key \"roles\" (the roles file has grants)")
+        assertError("roles:\n- users: [alice]\n", "rbac.yaml:1: unknown key \"roles\" (the roles file has grants and namespaceOwners)")
         assertError("- users: [alice]\n", "rbac.yaml:1: the roles file must be a mapping with a grants list")
         assertError("grants:\n- alice\n", "rbac.yaml:2: grants[0] must be a mapping with users, groups and verbs")
     }
