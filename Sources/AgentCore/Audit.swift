@@ -125,12 +125,19 @@ struct AuditSnapshot: Codable {
     }
 
     func save(_ path: String) throws {
+        try JSONFile.write(self, to: path)
+    }
+}
+
+/// A JSON file of the agent's, replaced whole: written beside it, then renamed over it.
+enum JSONFile {
+    static func write(_ value: some Encodable, to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let data = try encoder.encode(self)
+        let data = try encoder.encode(value)
         let temporary = path + ".tmp"
         guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o640]) else {
-            throw ConfigError("\(temporary): cannot write the audit snapshot")
+            throw ConfigError("\(temporary): cannot write")
         }
         guard rename(temporary, path) == 0 else { throw ConfigError("\(path): \(String(cString: strerror(errno)))") }
     }

@@ -178,14 +178,7 @@ final class Inventory {
         for (id, entry) in entries where entry.present { entries[id]?.lastSeen = time }
         let file = File(updated: Self.text(time), clusterRanges: clusterNetworks.map(\.description),
                         endpoints: entries.keys.sorted().compactMap { entries[$0].map(Entry.init) })
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let data = try encoder.encode(file)
-        let temporary = path + ".tmp"
-        guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o640]) else {
-            throw ConfigError("\(temporary): cannot write the inventory")
-        }
-        guard rename(temporary, path) == 0 else { throw ConfigError("\(path): \(String(cString: strerror(errno)))") }
+        try JSONFile.write(file, to: path)
         saved = now
         dirty = false
     }

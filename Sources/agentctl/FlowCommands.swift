@@ -8,14 +8,10 @@ extension Agentctl {
             abstract: "Flow records from the kernel's logs and conntrack, newest last (<data-dir>/flows.jsonl).")
         @OptionGroup var global: GlobalOptions
         @Flag(name: .long, help: "Only denied flows.") var denied = false
-        @Option(name: .long, help: "Only flows from or to this workload (NAMESPACE/NAME).") var endpoint: String?
-        @Option(name: .long, help: "How many of the newest records.") var limit = 100
-        @Flag(name: .shortAndLong, help: "Keep printing records as they are written.") var follow = false
-        @Option(name: .shortAndLong, help: "Output format: table or json (one record per line).") var output: OutputFormat = .table
+        @OptionGroup var lines: LineOptions
 
         func run() throws {
-            try stream(.flows, global: global, denied: denied, endpoint: endpoint, limit: limit, follow: follow,
-                       json: output == .json, render: FlowText.flow)
+            try stream(.flows, global: global, denied: denied, lines, render: FlowText.flow)
         }
     }
 
@@ -23,27 +19,32 @@ extension Agentctl {
         static let configuration = CommandConfiguration(
             abstract: "Alerts of the anomaly detectors, newest last (<data-dir>/alerts.jsonl).")
         @OptionGroup var global: GlobalOptions
-        @Option(name: .long, help: "Only alerts about this workload (NAMESPACE/NAME).") var endpoint: String?
-        @Option(name: .long, help: "How many of the newest alerts.") var limit = 100
-        @Flag(name: .shortAndLong, help: "Keep printing alerts as they are written.") var follow = false
-        @Option(name: .shortAndLong, help: "Output format: table or json (one alert per line).") var output: OutputFormat = .table
+        @OptionGroup var lines: LineOptions
 
         func run() throws {
-            try stream(.alerts, global: global, denied: false, endpoint: endpoint, limit: limit, follow: follow,
-                       json: output == .json, render: FlowText.alert)
+            try stream(.alerts, global: global, denied: false, lines, render: FlowText.alert)
         }
     }
 }
 
+/// What `flows` and `alerts` share: which lines, how many, and how to show them.
+struct LineOptions: ParsableArguments {
+    @Option(name: .long, help: "Only lines about this workload (NAMESPACE/NAME).") var endpoint: String?
+    @Option(name: .long, help: "How many of the newest lines.") var limit = 100
+    @Flag(name: .shortAndLong, help: "Keep printing lines as they are written.") var follow = false
+    @Option(name: .shortAndLong, help: "Output format: table or json (one record per line).") var output: OutputFormat = .table
+}
+
 /// Asks for the lines, prints them, and with `follow` asks again every second for what came since.
-private func stream(_ command: ControlRequest.Command, global: GlobalOptions, denied: Bool, endpoint: String?, limit: Int,
-                    follow: Bool, json: Bool, render: ([String: Any]) -> String) throws {
+private func stream(_ command: ControlRequest.Command, global: GlobalOptions, denied: Bool, _ options: LineOptions,
+                    render: ([String: Any]) -> String) throws {
+    let json = options.output == .json, follow = options.follow
     var cursor: String?
     repeat {
         var request = ControlRequest(command: command)
         request.denied = denied
-        request.endpoint = endpoint
-        request.limit = limit
+        request.endpoint = options.endpoint
+        request.limit = options.limit
         request.cursor = cursor
         let response = try agentctl.request(request, global)
         for line in response.lines ?? [] {
