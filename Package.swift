@@ -27,6 +27,8 @@ let package = Package(
         .target(name: "NftablesModel", dependencies: ["NetworkAddress"]),
         .target(name: "PolicyCompiler", dependencies: ["PolicyModel", "NftablesModel", "FlowAnalysis"]),
         .target(name: "FlowAnalysis", dependencies: ["NetworkAddress"]),
+        // Reports from the agent's records (Foundation for JSON and files; not in the pure list).
+        .target(name: "Compliance", dependencies: ["AgentCore"]),
 
         // Linux layer.
         .target(name: "NftablesNetlink", dependencies: ["CNftnl", "NftablesModel", "NetworkAddress"]),
@@ -42,7 +44,7 @@ let package = Package(
         .executableTarget(name: "palisade-bench", dependencies: ["PolicyModel", "NftablesModel", "PolicyCompiler", "NetworkAddress", "NftablesNetlink",
                                                                  "FlowAnalysis"]),
         .executableTarget(name: "agentctl", dependencies: [
-            "AgentCore", "PolicyModel", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "AgentCore", "PolicyModel", "Compliance", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "PolicyModelTests", dependencies: ["PolicyModel"]),
@@ -52,6 +54,7 @@ let package = Package(
                     resources: [.copy("Golden")]),
         .testTarget(name: "NftablesNetlinkTests", dependencies: ["NftablesNetlink", "NftablesModel", "NetworkAddress"]),
         .testTarget(name: "AgentCoreTests", dependencies: ["AgentCore"]),
+        .testTarget(name: "ComplianceTests", dependencies: ["Compliance", "AgentCore"]),
         .testTarget(name: "EnforcementTests", dependencies: []),
     ],
     swiftLanguageModes: [.v5]

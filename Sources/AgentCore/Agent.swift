@@ -398,7 +398,7 @@ public final class Agent: @unchecked Sendable {
         }
         inventoryQuarantined = Set(session.state.quarantines.map(\.podID))
         do {
-            try inventory.save(force: !inventoryStarted)
+            try inventory.save(force: !inventoryStarted || everything)
             inventoryStarted = true
         } catch {
             logger.warning("inventory.write.failed", metadata: ["error": "\(error)"])

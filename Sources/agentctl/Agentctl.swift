@@ -27,7 +27,7 @@ struct Agentctl: ParsableCommand {
         commandName: "agentctl",
         abstract: "Inspect and drive the Palisade node agent.",
         subcommands: [Status.self, Sync.self, Rules.self, Get.self, Explain.self, Quarantine.self, Release.self, Validate.self,
-                      Flows.self, Alerts.self, Audit.self, Uninstall.self])
+                      Flows.self, Alerts.self, Audit.self, Report.self, Uninstall.self])
 }
 
 struct GlobalOptions: ParsableArguments {
