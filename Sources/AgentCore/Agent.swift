@@ -13,6 +13,8 @@ import PolicyModel
 public final class Agent: @unchecked Sendable {
     public internal(set) var config: AgentConfig
     public let stateDirectory: String
+    /// Where the agent's records live (event record, quarantines, inventory, flows).
+    public let dataDirectory: String
     private let dataplane: Dataplane
     private let loader: StateLoader
     let logger: Logger
@@ -33,8 +35,7 @@ public final class Agent: @unchecked Sendable {
     /// Quarantines agentctl stored, as last read from the store.
     private var stored: (quarantines: [Quarantine], rejected: [RejectedFile]) = ([], [])
     private var trimScheduled = false
-    lazy var inventory = Inventory(path: quarantineStore.directory.replacingOccurrences(of: "/quarantines", with: "") + "/inventory.json",
-                                   clusterNetworks: config.clusterNetworks)
+    lazy var inventory = Inventory(path: dataDirectory + "/inventory.json", clusterNetworks: config.clusterNetworks)
     var inventoryStarted = false
     var inventoryQuarantined: Set<String> = []
     var auditSnapshot: AuditSnapshot?
@@ -64,6 +65,7 @@ public final class Agent: @unchecked Sendable {
         self.events = events
         self.config = config
         self.stateDirectory = stateDirectory
+        self.dataDirectory = dataDirectory
         self.dataplane = dataplane
         self.loader = StateLoader(directory: stateDirectory)
         // Who may change which namespace's policies, from the roles file (read again when it changes).
@@ -97,6 +99,8 @@ public final class Agent: @unchecked Sendable {
         let watcher = DirectoryWatcher(root: stateDirectory) { [weak self] paths in self?.fileEvent(paths) }
         try watcher.start()
         self.watcher = watcher
+        // What changed between the first scan and the watches: read everything once more.
+        fileEvent(nil)
         if config.resyncSeconds > 0 {
             let timer = DispatchSource.makeTimerSource(queue: queue)
             let interval = DispatchTimeInterval.seconds(config.resyncSeconds)
@@ -238,6 +242,8 @@ public final class Agent: @unchecked Sendable {
     }
 
     private func reconcile(_ reason: Reason) {
+        // This reconcile takes in whatever a scheduled one would have: that one need not run.
+        pendingWork?.cancel()
         pendingWork = nil
         firstPendingEvent = nil
         let started = DispatchTime.now()
@@ -246,7 +252,8 @@ public final class Agent: @unchecked Sendable {
         var drifted = false
         defer {
             if let audited {
-                recordAudit(audited.changes, rejected: audited.newlyRejected, drift: drifted, complete: audited.complete,
+                recordAudit(audited.changes, rejected: audited.newlyRejected, drift: drifted,
+                            complete: audited.complete && audited.directoryError == nil && audited.rejectedWithoutLastGood.isEmpty,
                             currentKeys: { loader.currentKeys })
                 updateInventory(audited.changes, everything: compiledAnew || !inventoryStarted)
             }
@@ -304,7 +311,9 @@ public final class Agent: @unchecked Sendable {
         holding = false
 
         // Workload and quarantine changes edit the compiled state; anything else compiles it anew.
+        var compileAll = true
         if let session, reason != .startup, session.options == config.compiler, let changes = endpointChanges(scan, session) {
+            compileAll = false
             if !changes.isEmpty {
                 let compileStarted = DispatchTime.now()
                 let batch = session.apply(changes)
@@ -314,18 +323,22 @@ public final class Agent: @unchecked Sendable {
                         try commit(batch)
                         committed(session, incremental: true)
                     } catch {
-                        // Whatever went wrong, the next step replaces the table as a whole.
+                        // The kernel refused the edit: trust neither it nor the edited session;
+                        // compile everything and replace the table as a whole.
                         logger.warning("reconcile.incremental.failed", metadata: ["error": "\(error)", "changes": "\(batch.count)"])
+                        metrics.failedBatches += 1
                         applied = false
+                        compileAll = true
                     }
                 }
             }
-            if applied && !reason.checksKernel {
+            if !compileAll && applied && !reason.checksKernel {
                 updateGauges(session)
                 lastError = nil
                 return
             }
-        } else {
+        }
+        if compileAll {
             let compileStarted = DispatchTime.now()
             var state = loader.desiredState()
             var quarantines = state.quarantines

@@ -165,7 +165,7 @@ extension EventType {
 }
 
 extension Agent {
-    var auditSnapshotPath: String { quarantineStore.directory.replacingOccurrences(of: "/quarantines", with: "") + "/audit-objects.json" }
+    var auditSnapshotPath: String { dataDirectory + "/audit-objects.json" }
 
     /// Records the desired-state changes of one reconcile in the event record (one write, one
     /// fsync), with the outcome of the kernel update: applied, or failed (the last good rules stay).
@@ -176,11 +176,20 @@ extension Agent {
         let outcome: Outcome = lastError == nil ? .applied : .failed
         let generation = self.generation
         var records: [Event] = []
+        // What the snapshot learns from the records not yet written: it advances only once they
+        // are on disk, so a change whose record could not be written is recorded at the next start.
+        var pending: [(key: String, entry: AuditSnapshot.Entry?)] = []
+        var writeFailed = false
         func flush() {
-            do { try events.append(contentsOf: records) } catch {
+            do {
+                try events.append(contentsOf: records)
+                for (key, entry) in pending { snapshot.objects[key] = entry }
+            } catch {
+                writeFailed = true
                 logger.error("audit.write.failed", metadata: ["error": "\(error)", "events": "\(records.count)"])
             }
             records.removeAll(keepingCapacity: true)
+            pending.removeAll(keepingCapacity: true)
         }
         func event(_ type: EventType, _ object: StateObject, key: String, diff: String, note: String? = nil) -> Event {
             var details = ["kind": object.kind, "name": object.auditName, "diff": diff]
@@ -201,21 +210,22 @@ extension Agent {
                 records.append(event(known == nil ? .objectCreated : .objectUpdated, after, key: change.key,
                                      diff: AuditText.diff(lines: change.before.map(AuditText.lines(of:)) ?? [], afterLines), note: note))
                 // Thousands of objects at a first start: write as we go rather than hold them all.
+                if outcome == .applied { pending.append((change.key, .init(digest: digest, kind: after.kind, file: after.location?.file))) }
                 if records.count >= 1000 { flush() }
-                if outcome == .applied { snapshot.objects[change.key] = .init(digest: digest, kind: after.kind, file: after.location?.file) }
             } else {
                 records.append(event(.objectDeleted, object, key: change.key, diff: AuditText.diff(change.before, nil)))
-                if outcome == .applied { snapshot.objects[change.key] = nil }
+                if outcome == .applied { pending.append((change.key, nil)) }
             }
         }
-        // After a restart: what was recorded and is gone now was deleted while the agent was down.
+        // After a restart: what was recorded and is gone now was deleted while the agent was down
+        // (only when the whole directory was read and every file of it understood).
         if firstRun && complete {
             let present = Set(currentKeys())
             for (key, entry) in snapshot.objects where !present.contains(key) {
                 records.append(Event(type: .objectDeleted, actor: FileOwner.actor(of: entry.file), target: String(key.split(separator: " ", maxSplits: 1).last ?? ""),
                                      outcome: outcome, generation: generation,
                                      details: ["kind": entry.kind, "note": "deleted while the agent was not running", "file": entry.file ?? ""]))
-                if outcome == .applied { snapshot.objects[key] = nil }
+                if outcome == .applied { pending.append((key, nil)) }
             }
         }
         for rejection in rejected {
@@ -226,11 +236,11 @@ extension Agent {
             records.append(Event(type: .driftRepaired, actor: .agent, target: "inet \(config.compiler.tableName)", outcome: outcome,
                                  error: outcome == .failed ? lastError : nil, generation: generation))
         }
-        auditSnapshot = snapshot
+        defer { auditSnapshot = snapshot }
         guard !records.isEmpty || firstRun else { return }
         flush()
         let now = Date()
-        if firstRun || now.timeIntervalSince(auditSnapshotSaved ?? .distantPast) >= 10 {
+        if !writeFailed && (firstRun || now.timeIntervalSince(auditSnapshotSaved ?? .distantPast) >= 10) {
             do {
                 try snapshot.save(auditSnapshotPath)
                 auditSnapshotSaved = now

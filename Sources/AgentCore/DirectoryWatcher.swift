@@ -15,7 +15,7 @@ public final class DirectoryWatcher {
     private var thread: Thread?
 
     public init(root: String, onChange: @escaping @Sendable (Set<String>?) -> Void) {
-        self.root = root
+        self.root = StateLoader.normalized(root)
         self.onChange = onChange
     }
 
@@ -39,8 +39,18 @@ public final class DirectoryWatcher {
         // a symlink loop, say) is not descended into again.
         let wd = inotify_add_watch(fd, directory, Self.mask)
         if wd >= 0 {
-            if watches[wd] != nil && watches[wd] != directory { return }
-            if watches[wd] == directory && directory != root { return }
+            if let known = watches[wd] {
+                if known == directory && directory != root { return }
+                if known != directory {
+                    // The same directory under another path: through a symlink loop (the old path
+                    // is still there) it is not descended into again; after a rename (the old path
+                    // is gone) its watches follow it, or events would name files that are not there.
+                    if FileManager.default.fileExists(atPath: known) { return }
+                    for (other, path) in watches where path.hasPrefix(known + "/") {
+                        watches[other] = directory + path.dropFirst(known.count)
+                    }
+                }
+            }
             watches[wd] = directory
         }
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }

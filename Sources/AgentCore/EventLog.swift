@@ -148,7 +148,12 @@ public final class EventLog: @unchecked Sendable {
             throw EventLogError("\(path): cannot rotate to \(rotated): \(String(cString: strerror(errno)))")
         }
         let next = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
-        guard next >= 0 else { throw EventLogError("\(path): cannot open after rotation: \(String(cString: strerror(errno)))") }
+        guard next >= 0 else {
+            let error = String(cString: strerror(errno))
+            // Put the file back, so the record goes on where it was (unrotated) rather than not at all.
+            _ = rename(rotated, path)
+            throw EventLogError("\(path): cannot open a new file after rotating: \(error)")
+        }
         _ = flock(next, LOCK_EX | LOCK_NB)
         Glibc.close(fd)
         fd = next

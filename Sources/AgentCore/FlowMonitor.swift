@@ -153,7 +153,8 @@ public final class FlowMonitor: @unchecked Sendable {
     private var isStopping: Bool { lock.withLock { stopping } }
 
     private func run() {
-        var lastTick = Timestamp.now
+        // Ticks on the monotonic clock (a wall-clock step must not stall them); records carry wall time.
+        var lastTick = DispatchTime.now().uptimeNanoseconds
         var ticks = 0
         while !isStopping {
             let events = queue.take(maximum: 4096, timeoutMilliseconds: 200)
@@ -167,8 +168,9 @@ public final class FlowMonitor: @unchecked Sendable {
                 }
             }
             let now = Timestamp.now
-            if now.nanoseconds >= lastTick.nanoseconds + 1_000_000_000 {
-                lastTick = now
+            let monotonic = DispatchTime.now().uptimeNanoseconds
+            if monotonic >= lastTick + 1_000_000_000 {
+                lastTick = monotonic
                 for interval in aggregator.advance(to: now) { write(interval) }
                 found += suite.advance(to: now)
                 ticks += 1
@@ -218,7 +220,8 @@ public final class FlowMonitor: @unchecked Sendable {
         logger.warning("alert", metadata: ["detector": "\(alert.detector.rawValue)", "severity": "\(alert.severity)",
                                            "endpoint": "\(alert.endpoint)", "summary": "\(alert.summary)"])
         guard let agent else { return }
-        let exemption = agent.config.compiler.quarantineExemption
+        // The configuration can change on SIGHUP: read it where it is written, on the agent's queue.
+        let exemption = (try? agent.onQueue { agent.config.compiler.quarantineExemption }) ?? nil
         let policy = AutoQuarantinePolicy(
             detectors: settings.autoQuarantine, minimumSeverity: settings.autoQuarantineSeverity, dryRun: settings.autoQuarantineDryRun,
             isExempt: { workload in

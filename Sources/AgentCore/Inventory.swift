@@ -80,8 +80,13 @@ final class Inventory {
     init(path: String, clusterNetworks: [CIDR] = AccessAnalyzer.defaultClusterNetworks) {
         self.path = path
         self.clusterNetworks = clusterNetworks
-        if let data = FileManager.default.contents(atPath: path), let file = try? JSONDecoder().decode(File.self, from: data) {
-            for entry in file.endpoints { entries["\(entry.namespace)/\(entry.name)"] = Record(entry) }
+        if let data = FileManager.default.contents(atPath: path) {
+            if let file = try? JSONDecoder().decode(File.self, from: data) {
+                for entry in file.endpoints { entries["\(entry.namespace)/\(entry.name)"] = Record(entry) }
+            } else {
+                // Keep what cannot be read for a person to look at, rather than write over its history.
+                _ = rename(path, path + ".unreadable-\(Self.now())")
+            }
         }
     }
 

@@ -27,9 +27,14 @@ final class JSONLinesLog {
         bytes.append(0x0A)
         if fd < 0 { try open() }
         if size > 0 && size + bytes.count > maximumBytes { try rotate() }
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == bytes.count else {
-            throw ConfigError("\(path): write failed: \(String(cString: strerror(errno)))")
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw ConfigError("\(path): write failed: \(String(cString: strerror(errno)))")
+            }
+            offset += written
         }
         size += bytes.count
     }
@@ -79,15 +84,23 @@ final class JSONLinesLog {
         try? handle.seek(toOffset: UInt64(start))
         let data = (try? handle.readToEnd()) ?? Data()
         // Only whole lines: a line still being written is left for the next read.
-        guard let lastNewline = data.lastIndex(of: 0x0A) else { return ([], Cursor(inode: inode, offset: start)) }
-        let complete = data[data.startIndex...lastNewline]
-        var lines = String(decoding: complete, as: UTF8.self).split(separator: "\n").map(String.init).filter(keepLine)
+        var lines: [String] = []
+        var end = 0                  // bytes of `data` consumed
+        var lineStart = data.startIndex
+        while let newline = data[lineStart...].firstIndex(of: 0x0A) {
+            let line = String(decoding: data[lineStart..<newline], as: UTF8.self)
+            lineStart = data.index(after: newline)
+            // A follower gets the oldest new lines first and comes back for the rest.
+            if cursor != nil && limit > 0 && lines.count == limit { break }
+            end = data.distance(from: data.startIndex, to: lineStart)
+            if !line.isEmpty && keepLine(line) { lines.append(line) }
+        }
         if cursor == nil && lines.count < limit {
             // The newest lines may straddle a rotation.
             let older = read(path: path + ".1", after: nil, limit: 0, where: keepLine).lines
             lines = older + lines
         }
-        if lines.count > limit && limit > 0 { lines = Array(lines.suffix(limit)) }
-        return (lines, Cursor(inode: inode, offset: start + complete.count))
+        if cursor == nil && lines.count > limit && limit > 0 { lines = Array(lines.suffix(limit)) }
+        return (lines, Cursor(inode: inode, offset: start + end))
     }
 }

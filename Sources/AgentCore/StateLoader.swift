@@ -54,7 +54,14 @@ public final class StateLoader {
     public var authorize: ((_ ownerUID: UInt32, _ objects: [StateObject]) -> String?)?
 
     public init(directory: String) {
-        self.directory = directory
+        self.directory = Self.normalized(directory)
+    }
+
+    /// A directory path without a trailing slash (but "/"), so file paths are named one way only.
+    static func normalized(_ path: String) -> String {
+        var path = path
+        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+        return path
     }
 
     public struct Result: Sendable {

@@ -262,7 +262,7 @@ struct AgentDaemon: ParsableCommand {
                 return ControlResponse(ok: false, error: "\(error)", exitCode: 2)
             }
         case .flows, .alerts:
-            return FlowMonitor.answer(request, dataDirectory: agent.config.dataDirectory)
+            return FlowMonitor.answer(request, dataDirectory: agent.dataDirectory)
         case .get:
             guard let kind = request.kind, let rows = agent.rows(kind: kind) else {
                 return ControlResponse(ok: false, error: "unknown kind \"\(request.kind ?? "")\": use endpoints, policies, namespaces or quarantines")
