@@ -74,96 +74,42 @@ final class EventReaderLoop {
     private let buffer: UnsafeMutableRawBufferPointer
     private let handler: EventDatagramHandler
     private let onError: (@Sendable (Error) -> Void)?
-    /// The self-pipe that wakes the thread for `stop()`: [read end, write end].
-    private let wakeup: [Int32]
-    private let lock: UnsafeMutablePointer<pthread_mutex_t>
-    private var thread: pthread_t?
-    private var stopped = false
+    private let thread: SocketThread
 
     /// `datagramBytes` must hold the largest datagram the kernel sends on this socket; a larger
     /// one is lost (and reported to `onError`).
     init(socket: NetlinkSocket, datagramBytes: Int, handler: EventDatagramHandler,
          onError: (@Sendable (Error) -> Void)?) throws {
-        var fds: [Int32] = [-1, -1]
-        guard pipe(&fds) == 0 else { throw NftablesError.system("pipe") }
-        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        wakeup = fds
+        thread = try SocketThread()
         self.socket = socket
         self.handler = handler
         self.onError = onError
         buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: datagramBytes, alignment: 16)
-        lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-        pthread_mutex_init(lock, nil)
     }
 
     deinit {
         stop()
-        close(wakeup[0])
-        close(wakeup[1])
         buffer.deallocate()
-        pthread_mutex_destroy(lock)
-        lock.deallocate()
     }
 
     /// Starts the thread. Calling it again, or after `stop()`, does nothing.
     func start() throws {
-        pthread_mutex_lock(lock)
-        defer { pthread_mutex_unlock(lock) }
-        guard thread == nil, !stopped else { return }
-        let context = Unmanaged.passRetained(self).toOpaque()
-        var handle = pthread_t()
-        let result = pthread_create(&handle, nil, { context in
-            guard let context else { return nil }
-            let loop = Unmanaged<EventReaderLoop>.fromOpaque(context).takeRetainedValue()
-            loop.run()
-            return nil
-        }, context)
-        guard result == 0 else {
-            Unmanaged<EventReaderLoop>.fromOpaque(context).release()
-            throw NftablesError.system("pthread_create", code: result)
-        }
-        thread = handle
+        try thread.start { [self] in run() }
     }
 
     /// Ends the thread and waits for it: no handler call starts after this returns (unless called
     /// from the handler's own consumer, which then is the last call). Idempotent.
-    func stop() {
-        pthread_mutex_lock(lock)
-        let wasStopped = stopped
-        stopped = true
-        let running = thread
-        thread = nil
-        pthread_mutex_unlock(lock)
-        guard !wasStopped else { return }
-        var byte: UInt8 = 1
-        _ = write(wakeup[1], &byte, 1)
-        if let running {
-            if pthread_equal(running, pthread_self()) != 0 {
-                pthread_detach(running)
-            } else {
-                pthread_join(running, nil)
-            }
-        }
-    }
+    func stop() { thread.stop() }
 
-    private var isStopped: Bool {
-        pthread_mutex_lock(lock)
-        defer { pthread_mutex_unlock(lock) }
-        return stopped
-    }
+    private var isStopped: Bool { thread.isStopped }
 
     private func run() {
         while !isStopped {
-            var descriptors = [pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0),
-                               pollfd(fd: wakeup[0], events: Int16(POLLIN), revents: 0)]
-            let ready = poll(&descriptors, 2, -1)
-            if ready < 0 {
-                if palisadeErrno() == EINTR { continue }
-                reportError(NftablesError.system("poll"))
-                continue
+            switch thread.wait(for: socket.fd) {
+            case .stopped: return
+            case .failed: reportError(NftablesError.system("poll"))
+            case .readable, .timeout: drain()
             }
-            if descriptors[1].revents != 0 { return }
-            drain()
         }
     }
 

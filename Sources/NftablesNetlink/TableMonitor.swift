@@ -38,10 +38,7 @@ public final class TableMonitor {
     private let onChange: @Sendable () -> Void
     private let onError: (@Sendable (Error) -> Void)?
     /// The self-pipe that wakes the thread for `stop()`: [read end, write end].
-    private var wakeup: [Int32] = [-1, -1]
-    private let lock: UnsafeMutablePointer<pthread_mutex_t>
-    private var thread: pthread_t?
-    private var stopped = false
+    private let thread: SocketThread
 
     /// How long a transaction's notifications may go without their NEWGEN before the monitor
     /// reports them anyway (NEWGEN normally follows at once; this only guards against a kernel
@@ -72,74 +69,25 @@ public final class TableMonitor {
         Self.setReceiveBuffer(socket, bytes: receiveBufferBytes)
         // A notification datagram holds at most a few pages (the kernel packs them up to
         // NLMSG_GOODSIZE), but one large element message can be up to 64 KB plus headers.
+        thread = try SocketThread()
         buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
-        var fds: [Int32] = [-1, -1]
-        guard pipe(&fds) == 0 else {
-            let code = palisadeErrno()
-            buffer.deallocate()
-            throw NftablesError.system("pipe", code: code)
-        }
-        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        wakeup = fds
-        lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-        pthread_mutex_init(lock, nil)
     }
 
     deinit {
         stop()
-        close(wakeup[0])
-        close(wakeup[1])
         buffer.deallocate()
-        pthread_mutex_destroy(lock)
-        lock.deallocate()
     }
 
     /// Starts the background thread. Calling it again, or after `stop()`, does nothing.
     public func start() throws {
-        pthread_mutex_lock(lock)
-        defer { pthread_mutex_unlock(lock) }
-        guard thread == nil, !stopped else { return }
-        let context = Unmanaged.passRetained(self).toOpaque()
-        var handle = pthread_t()
-        let result = pthread_create(&handle, nil, { context in
-            guard let context else { return nil }
-            let monitor = Unmanaged<TableMonitor>.fromOpaque(context).takeRetainedValue()
-            monitor.run()
-            return nil
-        }, context)
-        guard result == 0 else {
-            Unmanaged<TableMonitor>.fromOpaque(context).release()
-            throw NftablesError.system("pthread_create", code: result)
-        }
-        thread = handle
+        try thread.start { [self] in run() }
     }
 
     /// Ends the thread and waits for it; no `onChange` call starts after this returns (unless
     /// called from `onChange` itself, which then is the last one). Idempotent.
-    public func stop() {
-        pthread_mutex_lock(lock)
-        let wasStopped = stopped
-        stopped = true
-        let running = thread
-        thread = nil
-        pthread_mutex_unlock(lock)
-        guard !wasStopped else { return }
-        var byte: UInt8 = 1
-        _ = write(wakeup[1], &byte, 1)
-        if let running {
-            if pthread_equal(running, pthread_self()) != 0 {
-                pthread_detach(running)
-            } else {
-                pthread_join(running, nil)
-            }
-        }
-    }
+    public func stop() { thread.stop() }
 
-    private var isStopped: Bool {
-        pthread_mutex_lock(lock)
-        defer { pthread_mutex_unlock(lock) }
-        return stopped
-    }
+    private var isStopped: Bool { thread.isStopped }
 
     // MARK: The thread
 
@@ -155,22 +103,18 @@ public final class TableMonitor {
         var transaction = Transaction()
         while !isStopped {
             let pending = transaction.touched || transaction.uncertain
-            var descriptors = [pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0),
-                               pollfd(fd: wakeup[0], events: Int16(POLLIN), revents: 0)]
-            let ready = poll(&descriptors, 2, pending ? Self.missingGenerationMilliseconds : -1)
-            if ready < 0 {
-                if palisadeErrno() == EINTR { continue }
+            switch thread.wait(for: socket.fd, timeoutMilliseconds: pending ? Self.missingGenerationMilliseconds : -1) {
+            case .stopped:
+                return
+            case .failed:
                 reportError(NftablesError.system("poll"))
-                continue
-            }
-            if descriptors[1].revents != 0 || isStopped { return }
-            if ready == 0 {
+            case .timeout:
                 // Object notifications without their NEWGEN: report them rather than sit on them.
                 transaction = Transaction()
                 notify()
-                continue
+            case .readable:
+                drain(&transaction)
             }
-            drain(&transaction)
         }
     }
 
