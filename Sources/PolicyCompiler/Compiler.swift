@@ -180,6 +180,10 @@ struct TableBuilder {
         putSet(NftSet(name: Layout.ingressDispatch, keyType: .ifname, dataType: .verdict))
         putSet(NftSet(name: Layout.sourceAddresses(.ipv4), keyType: .ifnameIPv4Address))
         putSet(NftSet(name: Layout.sourceAddresses(.ipv6), keyType: .ifnameIPv6Address))
+        // One element per local endpoint in each (two per address family): room for all at once.
+        for name in [Layout.ingressDispatch, Layout.egressDispatch, Layout.sourceAddresses(.ipv4), Layout.sourceAddresses(.ipv6)] {
+            sets[name]?.elements.reserveCapacity(state.endpoints.count)
+        }
         for endpoint in state.endpoints where isLocal(endpoint) {
             claimants[interface(of: endpoint), default: []].append(endpoint.id)
         }
@@ -392,14 +396,13 @@ struct TableBuilder {
         }
         let candidates = (calicoByNamespace[endpoint.namespace] ?? []) + calicoGlobal
         if !candidates.isEmpty {
-            let endpointLabels = CalicoLabels.endpoint(endpoint)
             var namespaceLabels: [String: String]?
             for index in candidates where state.calicoPolicies[index].types.contains(direction) {
                 if let namespaceSelector = state.calicoPolicies[index].namespaceSelector {
                     if namespaceLabels == nil { namespaceLabels = CalicoLabels.namespace(endpoint.namespace, state) }
                     guard namespaceSelector.matches(namespaceLabels!) else { continue }
                 }
-                guard state.calicoPolicies[index].selector.matches(endpointLabels) else { continue }
+                guard CalicoLabels.matches(state.calicoPolicies[index].selector, endpoint) else { continue }
                 let policy = state.calicoPolicies[index]
                 selecting.append((policy.order ?? .infinity, policy.profileID,
                                   policy.rules(direction).contains { $0.action == .pass }))

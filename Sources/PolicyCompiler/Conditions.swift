@@ -94,7 +94,7 @@ enum EndpointSelection: Hashable {
             if let namespaceSelector, !namespaceSelector.matches(CalicoLabels.namespace(endpoint.namespace, state)) {
                 return false
             }
-            return selector?.matches(CalicoLabels.endpoint(endpoint)) ?? true
+            return selector.map { CalicoLabels.matches($0, endpoint) } ?? true
         case .policyTargets(let namespace, let selector):
             return endpoint.namespace == namespace && selector.matches(endpoint.labels)
         case .everything:
@@ -118,11 +118,15 @@ enum EndpointSelection: Hashable {
 /// The labels Calico selectors see: pods carry `projectcalico.org/namespace`, namespaces
 /// `projectcalico.org/name`, besides their own labels (and Kubernetes' implied name label).
 enum CalicoLabels {
-    static func endpoint(_ endpoint: Endpoint) -> [String: String] {
-        var labels = endpoint.labels
-        labels["projectcalico.org/namespace"] = endpoint.namespace
-        labels["projectcalico.org/orchestrator"] = "k8s"
-        return labels
+    /// Whether a selector matches the endpoint's Calico labels, without building them.
+    static func matches(_ selector: SelectorExpression, _ endpoint: Endpoint) -> Bool {
+        selector.matches { key in
+            switch key {
+            case "projectcalico.org/namespace": return endpoint.namespace
+            case "projectcalico.org/orchestrator": return "k8s"
+            default: return endpoint.labels[key]
+            }
+        }
     }
 
     static func namespace(_ name: String, _ state: DesiredState) -> [String: String] {

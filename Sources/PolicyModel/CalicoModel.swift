@@ -15,16 +15,22 @@ public indirect enum SelectorExpression: Hashable, Sendable {
     case or(SelectorExpression, SelectorExpression)
 
     public func matches(_ labels: [String: String]) -> Bool {
+        matches { labels[$0] }
+    }
+
+    /// The same, with the labels given as a lookup: callers that add a few implied labels to a
+    /// pod's own need not build a dictionary for each pod.
+    public func matches(_ label: (String) -> String?) -> Bool {
         switch self {
         case .all: return true
-        case .has(let key): return labels[key] != nil
-        case .equals(let key, let value): return labels[key] == value
-        case .notEquals(let key, let value): return labels[key] != value
-        case .inSet(let key, let values): return labels[key].map(values.contains) ?? false
-        case .notInSet(let key, let values): return !(labels[key].map(values.contains) ?? false)
-        case .not(let inner): return !inner.matches(labels)
-        case .and(let a, let b): return a.matches(labels) && b.matches(labels)
-        case .or(let a, let b): return a.matches(labels) || b.matches(labels)
+        case .has(let key): return label(key) != nil
+        case .equals(let key, let value): return label(key) == value
+        case .notEquals(let key, let value): return label(key) != value
+        case .inSet(let key, let values): return label(key).map(values.contains) ?? false
+        case .notInSet(let key, let values): return !(label(key).map(values.contains) ?? false)
+        case .not(let inner): return !inner.matches(label)
+        case .and(let a, let b): return a.matches(label) && b.matches(label)
+        case .or(let a, let b): return a.matches(label) || b.matches(label)
         }
     }
 
