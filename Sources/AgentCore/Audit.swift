@@ -124,23 +124,51 @@ struct AuditSnapshot: Codable {
         return try? JSONDecoder().decode(AuditSnapshot.self, from: data)
     }
 
+    /// Written one object at a time (the same JSON as encoding the whole), beside the file and
+    /// then renamed over it.
     func save(_ path: String) throws {
-        try JSONFile.write(self, to: path)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var data = Data("{\"objects\":{".utf8)
+        var first = true
+        try JSONFile.stream(to: path) { write in
+            for key in objects.keys.sorted() {
+                guard let entry = objects[key] else { continue }
+                if !first { data.append(UInt8(ascii: ",")) }
+                first = false
+                data.append(try encoder.encode(key))
+                data.append(UInt8(ascii: ":"))
+                data.append(try encoder.encode(entry))
+                if data.count >= 1 << 16 {
+                    try write(data)
+                    data.removeAll(keepingCapacity: true)
+                }
+            }
+            data.append(Data("}}".utf8))
+            try write(data)
+        }
     }
 }
 
-/// A JSON file of the agent's, replaced whole: written beside it, then renamed over it.
+/// A JSON file of the agent's, replaced whole: written in pieces by `body` beside it, then renamed
+/// over it.
 enum JSONFile {
-    static func write(_ value: some Encodable, to path: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let data = try encoder.encode(value)
+    static func stream(to path: String, _ body: (_ write: (Data) throws -> Void) throws -> Void) throws {
         let temporary = path + ".tmp"
-        guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o640]) else {
+        guard FileManager.default.createFile(atPath: temporary, contents: nil, attributes: [.posixPermissions: 0o640]),
+              let handle = FileHandle(forWritingAtPath: temporary) else {
             throw ConfigError("\(temporary): cannot write")
+        }
+        do {
+            try body { try handle.write(contentsOf: $0) }
+            try handle.close()
+        } catch {
+            try? handle.close()
+            throw error
         }
         guard rename(temporary, path) == 0 else { throw ConfigError("\(path): \(String(cString: strerror(errno)))") }
     }
+
 }
 
 /// The owner of a file as the audit trail names actors: uid and user name.

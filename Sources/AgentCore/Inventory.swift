@@ -181,14 +181,38 @@ final class Inventory {
         // Present endpoints were seen up to now.
         let time = Self.now()
         for (id, entry) in entries where entry.present { entries[id]?.lastSeen = time }
-        let file = File(updated: Self.text(time), clusterRanges: clusterNetworks.map(\.description),
-                        endpoints: entries.keys.sorted().compactMap { entries[$0].map(Entry.init) })
-        try JSONFile.write(file, to: path)
+        try write(updated: Self.text(time))
         saved = now
         dirty = false
     }
 
     var count: Int { entries.count }
+
+    /// Writes the file one endpoint at a time (the shape of `File`, keys sorted), beside it and
+    /// then renamed over it: ten thousand entries never sit in memory as one JSON document.
+    private func write(updated: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try JSONFile.stream(to: path) { write in
+            var chunk = Data("{\"clusterRanges\":".utf8) + (try encoder.encode(clusterNetworks.map(\.description)))
+            chunk.append(Data(",\"endpoints\":[".utf8))
+            var first = true
+            for id in entries.keys.sorted() {
+                guard let record = entries[id] else { continue }
+                if !first { chunk.append(UInt8(ascii: ",")) }
+                first = false
+                chunk.append(try encoder.encode(Entry(record)))
+                if chunk.count >= 1 << 16 {
+                    try write(chunk)
+                    chunk.removeAll(keepingCapacity: true)
+                }
+            }
+            chunk.append(Data("],\"updated\":".utf8))
+            chunk.append(try encoder.encode(updated))
+            chunk.append(UInt8(ascii: "}"))
+            try write(chunk)
+        }
+    }
 }
 
 extension Inventory.Entry {
