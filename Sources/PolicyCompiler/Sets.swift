@@ -114,31 +114,33 @@ extension IPFamily {
 }
 
 extension TableBuilder.Membership {
-    /// The elements one endpoint puts into the set: its addresses of the family if the selection
-    /// names it (for a named-port set, each address with the port, if the endpoint has that port).
-    /// The same elements, straight into a set (a full compile does this ~100,000 times).
+    /// The elements one endpoint puts into the set, straight into it (a full compile does this
+    /// ~100,000 times: no array in between).
     func insertElements(of endpoint: Endpoint, _ state: DesiredState, into elements: inout Set<SetElement>) {
-        guard endpoint.addresses.contains(where: { $0.family == family }), selection.matches(endpoint, state) else { return }
-        if let namedPort {
-            guard let named = endpoint.namedPorts.first(where: { $0.name == namedPort.name && $0.proto.number == namedPort.proto }) else {
-                return
-            }
-            for address in endpoint.addresses where address.family == family { elements.insert(.addressPort(address, named.port)) }
-        } else {
-            for address in endpoint.addresses where address.family == family { elements.insert(.address(address)) }
-        }
+        forEachEntry(of: endpoint, state) { elements.insert($1) }
     }
 
     /// The same, each with the address it stands for.
     func entries(of endpoint: Endpoint, _ state: DesiredState) -> [(address: IPAddress, element: SetElement)] {
-        guard endpoint.addresses.contains(where: { $0.family == family }), selection.matches(endpoint, state) else { return [] }
-        guard let namedPort else {
-            return endpoint.addresses.filter { $0.family == family }.map { ($0, .address($0)) }
+        var result: [(address: IPAddress, element: SetElement)] = []
+        forEachEntry(of: endpoint, state) { result.append(($0, $1)) }
+        return result
+    }
+
+    /// Its addresses of the family if the selection names it (for a named-port set, each address
+    /// with the port, if the endpoint has that port).
+    private func forEachEntry(of endpoint: Endpoint, _ state: DesiredState, _ body: (IPAddress, SetElement) -> Void) {
+        guard endpoint.addresses.contains(where: { $0.family == family }), selection.matches(endpoint, state) else { return }
+        var port: UInt16?
+        if let namedPort {
+            guard let named = endpoint.namedPorts.first(where: { $0.name == namedPort.name && $0.proto.number == namedPort.proto }) else {
+                return
+            }
+            port = named.port
         }
-        guard let named = endpoint.namedPorts.first(where: { $0.name == namedPort.name && $0.proto.number == namedPort.proto }) else {
-            return []
+        for address in endpoint.addresses where address.family == family {
+            body(address, port.map { .addressPort(address, $0) } ?? .address(address))
         }
-        return endpoint.addresses.filter { $0.family == family }.map { ($0, .addressPort($0, named.port)) }
     }
 }
 

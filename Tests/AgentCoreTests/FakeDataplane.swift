@@ -35,22 +35,13 @@ final class FakeDataplane: Dataplane {
                 flags[name] = tableFlags
             case .deleteTable(_, let name):
                 next[name] = nil
-            case .addChain(let table, _, let chain):
-                next[table]?.chains[chain.name] = chain
-            case .flushChain(let table, _, let chain):
-                next[table]?.chains[chain]?.rules = []
-            case .deleteChain(let table, _, let chain):
-                next[table]?.chains[chain] = nil
-            case .addRule(let table, _, let chain, let rule):
-                next[table]?.chains[chain]?.rules.append(rule)
-            case .addSet(let table, _, let set):
-                next[table]?.sets[set.name] = set
-            case .deleteSet(let table, _, let set):
-                next[table]?.sets[set] = nil
-            case .addElements(let table, _, let set, _, let elements):
-                next[table]?.sets[set]?.elements.formUnion(elements)
-            case .deleteElements(let table, _, let set, _, let elements):
-                next[table]?.sets[set]?.elements.subtract(elements)
+            case .addChain(let table, _, _), .flushChain(let table, _, _), .deleteChain(let table, _, _),
+                 .addRule(let table, _, _, _), .addSet(let table, _, _), .deleteSet(let table, _, _),
+                 .addElements(let table, _, _, _, _), .deleteElements(let table, _, _, _, _):
+                // The kernel's rules for what a batch may do, as NftablesModel models them.
+                do { try next[table]?.apply(change) } catch {
+                    throw NftablesError(kind: .rejected, operation: change.summary, changeIndex: index, code: EINVAL)
+                }
             }
         }
         tables = next
