@@ -212,8 +212,9 @@ struct TableBuilder {
     /// into the dispatch maps. Which interface it may claim depends on `claimants`.
     mutating func compileEndpoint(_ endpoint: Endpoint) -> (CompiledEndpoint, CompilerWarning?) {
         // One stored copy of each distinct profile: ten thousand endpoints share a few hundred.
-        let ingress = profiles.insert(profile(of: endpoint, .ingress)).memberAfterInsert
-        let egress = profiles.insert(profile(of: endpoint, .egress)).memberAfterInsert
+        let computed = profiles(of: endpoint)
+        let ingress = profiles.insert(computed.ingress).memberAfterInsert
+        let egress = profiles.insert(computed.egress).memberAfterInsert
         var entry = CompiledEndpoint(endpoint: endpoint, interface: nil, ingress: ingress, egress: egress,
                                      ingressChain: nil, egressChain: nil, quarantine: state.quarantine(of: endpoint))
         guard isLocal(endpoint) else { return (entry, nil) }
@@ -386,33 +387,47 @@ struct TableBuilder {
         state.namespaces[endpoint.namespace]?.defaultPolicy ?? options.defaultPolicy
     }
 
-    func profile(of endpoint: Endpoint, _ direction: Direction) -> EndpointProfile {
-        var selecting: [(order: Double, id: String, passes: Bool)] = []
+    /// Which policies select the endpoint, for both directions in one pass over the policies of
+    /// its namespace (a selector matches or not whatever the direction).
+    func profiles(of endpoint: Endpoint) -> (ingress: EndpointProfile, egress: EndpointProfile) {
+        typealias Selecting = (order: Double, id: String, passes: Bool)
+        var ingress: [Selecting] = [], egress: [Selecting] = []
         // Members are read in place (state.policies[index].x): copying the policy values out of the
         // array costs more than the matching itself at ten thousand endpoints.
-        for index in kubernetesByNamespace[endpoint.namespace] ?? []
-        where state.policies[index].policyTypes.contains(direction) && state.policies[index].podSelector.matches(endpoint.labels) {
-            selecting.append((OrderedPolicy.kubernetesOrder, state.policies[index].id, false))
+        for index in kubernetesByNamespace[endpoint.namespace] ?? [] {
+            let types = state.policies[index].policyTypes
+            guard !types.isEmpty, state.policies[index].podSelector.matches(endpoint.labels) else { continue }
+            if types.contains(.ingress) { ingress.append((OrderedPolicy.kubernetesOrder, state.policies[index].id, false)) }
+            if types.contains(.egress) { egress.append((OrderedPolicy.kubernetesOrder, state.policies[index].id, false)) }
         }
-        let candidates = (calicoByNamespace[endpoint.namespace] ?? []) + calicoGlobal
-        if !candidates.isEmpty {
-            var namespaceLabels: [String: String]?
-            for index in candidates where state.calicoPolicies[index].types.contains(direction) {
+        var namespaceLabels: [String: String]?
+        func addCalico(_ indices: [Int]) {
+            for index in indices {
+                let types = state.calicoPolicies[index].types
+                guard !types.isEmpty else { continue }
                 if let namespaceSelector = state.calicoPolicies[index].namespaceSelector {
                     if namespaceLabels == nil { namespaceLabels = CalicoLabels.namespace(endpoint.namespace, state) }
                     guard namespaceSelector.matches(namespaceLabels!) else { continue }
                 }
                 guard CalicoLabels.matches(state.calicoPolicies[index].selector, endpoint) else { continue }
-                let policy = state.calicoPolicies[index]
-                selecting.append((policy.order ?? .infinity, policy.profileID,
-                                  policy.rules(direction).contains { $0.action == .pass }))
+                let order = state.calicoPolicies[index].order ?? .infinity
+                for direction in types {
+                    let entry = (order, state.calicoPolicies[index].profileID,
+                                 state.calicoPolicies[index].rules(direction).contains { $0.action == .pass })
+                    if direction == .ingress { ingress.append(entry) } else { egress.append(entry) }
+                }
             }
         }
+        addCalico(calicoByNamespace[endpoint.namespace] ?? [])
+        addCalico(calicoGlobal)
         let fallback = defaultPolicy(of: endpoint)
-        if selecting.isEmpty { return fallback == .allow ? .defaultAllow : .defaultDeny }
-        selecting.sort { ($0.order, $0.id) < ($1.order, $1.id) }
-        let passes = selecting.contains { $0.passes }
-        return .policies(selecting.map(\.id), passTo: passes ? fallback : nil)
+        func profile(_ selecting: inout [Selecting]) -> EndpointProfile {
+            if selecting.isEmpty { return fallback == .allow ? .defaultAllow : .defaultDeny }
+            selecting.sort { ($0.order, $0.id) < ($1.order, $1.id) }
+            let passes = selecting.contains { $0.passes }
+            return .policies(selecting.map(\.id), passTo: passes ? fallback : nil)
+        }
+        return (profile(&ingress), profile(&egress))
     }
 
     func allowed(_ direction: Direction) -> Verdict {

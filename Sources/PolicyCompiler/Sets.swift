@@ -12,7 +12,7 @@ extension TableBuilder {
         if !isNew { return name }
         let membership = Membership(selection: selection, family: family, namedPort: nil)
         var set = NftSet(name: name, keyType: family == .ipv4 ? .ipv4Address : .ipv6Address)
-        for index in candidates(selection) { membership.insertElements(of: state.endpoints[index], state, into: &set.elements) }
+        membership.insertElements(of: candidates(selection), state, into: &set.elements)
         putSet(set)
         memberships[name] = membership
         return name
@@ -50,7 +50,7 @@ extension TableBuilder {
         if !isNew { return name }
         let membership = Membership(selection: targets, family: family, namedPort: (portName, proto))
         var set = NftSet(name: name, keyType: family == .ipv4 ? .ipv4AddressService : .ipv6AddressService)
-        for index in candidates(targets) { membership.insertElements(of: state.endpoints[index], state, into: &set.elements) }
+        membership.insertElements(of: candidates(targets), state, into: &set.elements)
         putSet(set)
         memberships[name] = membership
         return name
@@ -118,6 +118,14 @@ extension TableBuilder.Membership {
     /// ~100,000 times: no array in between).
     func insertElements(of endpoint: Endpoint, _ state: DesiredState, into elements: inout Set<SetElement>) {
         forEachEntry(of: endpoint, state) { elements.insert($1) }
+    }
+
+    /// The elements the endpoints at `indices` put into the set. The endpoints are read in place
+    /// (a copy of each would retain and release its nine reference-counted fields).
+    func insertElements(of indices: [Int], _ state: DesiredState, into elements: inout Set<SetElement>) {
+        state.endpoints.withUnsafeBufferPointer { endpoints in
+            for index in indices { forEachEntry(of: endpoints[index], state) { elements.insert($1) } }
+        }
     }
 
     /// The same, each with the address it stands for.
