@@ -10,7 +10,11 @@ the server pod under each ruleset in the node namespace:
 
   empty      no ruleset at all in the node namespace (`nft list ruleset` prints nothing);
   full       Palisade's ruleset for the state, loaded by agentd running in the node namespace
-             on the state directory, as users run it (agentd stays up while connects run);
+             on the state directory, as users run it (agentd stays up while connects run;
+             default flow logs: its NFLOG and conntrack event readers run);
+  full-noflows  the same with `flowLogs: off`: no log rules, no NFLOG or conntrack event readers
+             (no conntrack events for the kernel to send), which separates what the flow monitor
+             costs each connection from what the ruleset costs;
   ct         conntrack only: `ct state established,related accept`, `ct state invalid drop`,
              the real pods' rule, drop
              (the linear ruleset with no expanded rules: what conntrack alone costs);
@@ -112,11 +116,11 @@ def ctl(*args):
     return subprocess.run([agentctl, "--socket", sock] + list(args), capture_output=True, text=True)
 
 
-def start_agent():
+def start_agent(config):
     global agent
     started = time.perf_counter()
     agent = subprocess.Popen(["ip", "netns", "exec", NODE, agentd, "--state-dir", state, "--socket", sock,
-                              "--data-dir", dir_ + "/data", "--config", dir_ + "/agentd.yaml"],
+                              "--data-dir", dir_ + "/data", "--config", dir_ + "/" + config],
                              stdout=open(dir_ + "/agentd.log", "a"), stderr=subprocess.STDOUT)
     while True:
         if agent.poll() is not None:
@@ -257,8 +261,11 @@ spec:
         with open(os.path.join(state, name), "w") as f:
             f.write(text)
     os.makedirs(dir_ + "/data", exist_ok=True)
+    base = "defaultPolicy: allow\ntableName: palisade\ninterfacePrefix: pl\nresyncSeconds: 0\n"
     with open(dir_ + "/agentd.yaml", "w") as f:
-        f.write("defaultPolicy: allow\ntableName: palisade\ninterfacePrefix: pl\nresyncSeconds: 0\n")
+        f.write(base)
+    with open(dir_ + "/agentd-noflows.yaml", "w") as f:
+        f.write(base + "flowLogs: off\n")
 
 
 def cleanup():
@@ -307,7 +314,8 @@ try:
         time.sleep(0.05)
     flush_node()
 
-    cases = ["empty", "full", "ct"] + ["linear-%d" % c for c in caps]
+    cases = ["empty", "full", "full-noflows", "ct"] + ["linear-%d" % c for c in caps]
+    agent_cases = {"full": "agentd.yaml", "full-noflows": "agentd-noflows.yaml"}
     samples = {c: [] for c in cases}
     cycles = {c: [] for c in cases}
     per_round = {c: [] for c in cases}
@@ -321,13 +329,14 @@ try:
         order = cases[r % len(cases):] + cases[:r % len(cases)]
         for case in order:
             flush_node()
-            if case == "full":
-                loaded_s, status = start_agent()
-                agent_loads.append(round(loaded_s, 3))
+            if case in agent_cases:
+                loaded_s, status = start_agent(agent_cases[case])
+                if case == "full":
+                    agent_loads.append(round(loaded_s, 3))
                 time.sleep(1.0)    # agentd settles after its first reconcile
                 if "palisade" not in in_node("nft", "list", "tables").stdout:
                     raise SystemExit("agentd runs but table inet palisade is missing")
-                if "full_trace" not in result:
+                if case == "full" and "full_trace" not in result:
                     ok, steps = trace_full()
                     result["full_trace"] = steps
                     result["agent_status"] = {k: status.get(k) for k in ("generation", "endpoints", "policies", "chains", "sets", "rules") if k in status}
@@ -369,7 +378,7 @@ try:
                 if not m or int(m[1]) < warmup + per[r] + 1:
                     raise SystemExit("%s: the real pods' rule counted %s packets, not %d" % (case, m[1] if m else "none", warmup + per[r] + 1))
                 extra_new[case] = extra_new.get(case, 0) + int(m[1]) - (warmup + per[r] + 1)
-            if case == "full":
+            if case in agent_cases:
                 stop_agent()
             log("round %d %-13s median %.1f us p99 %.1f us (n=%d)" % (r + 1, case, rank(c_us, 50), rank(c_us, 99), len(c_us)))
     flush_node()
@@ -394,6 +403,8 @@ try:
     full = result["cases"]["full"]
     result["ratio_full_to_ct"] = {"median": round(full["median_us"] / result["cases"]["ct"]["median_us"], 3),
                                   "added_median_us": round(full["median_us"] - result["cases"]["ct"]["median_us"], 2)}
+    result["ratio_full_noflows_to_ct"] = {"median": round(result["cases"]["full-noflows"]["median_us"] / result["cases"]["ct"]["median_us"], 3),
+                                          "added_median_us": round(result["cases"]["full-noflows"]["median_us"] - result["cases"]["ct"]["median_us"], 2)}
     result["goal_full_within_10pct_of_empty"] = full["median_us"] <= 1.10 * e["median_us"]
     json.dump(result, open(out_json, "w"), indent=1)
 finally:

@@ -2,6 +2,11 @@
 // socket, reads every queued datagram, hands each to a handler that turns its messages into
 // records, and keeps going through everything but `stop()`.
 //
+// With a pause, the thread rests that long after each drain while the socket's buffer collects
+// what comes next: conntrack sends one datagram per connection event, and a wakeup of this thread
+// (and of the records' consumer) per event takes CPU from the very packets being counted. The
+// handler delivers once per drain (`flush`), not once per datagram.
+//
 // A reader that falls behind does not make the kernel wait: once the socket's receive buffer is
 // full the kernel drops what it would have queued and the next recvmsg fails with ENOBUFS. That is
 // counted (an overrun) and reading goes on, so memory is bounded by the receive buffer, the one
@@ -64,6 +69,8 @@ final class EventReaderCounters: @unchecked Sendable {
 /// Turns the datagrams of one socket into records. Called from one thread at a time.
 protocol EventDatagramHandler: AnyObject {
     func handle(_ datagram: UnsafeRawBufferPointer)
+    /// The end of a drain: deliver what `handle` collected.
+    func flush()
     /// The kernel dropped messages for a full receive buffer (recvmsg said ENOBUFS).
     func overrun()
 }
@@ -75,12 +82,14 @@ final class EventReaderLoop {
     private let handler: EventDatagramHandler
     private let onError: (@Sendable (Error) -> Void)?
     private let thread: SocketThread
+    private let pauseMilliseconds: Int32
 
     /// `datagramBytes` must hold the largest datagram the kernel sends on this socket; a larger
-    /// one is lost (and reported to `onError`).
-    init(socket: NetlinkSocket, datagramBytes: Int, handler: EventDatagramHandler,
+    /// one is lost (and reported to `onError`). `pauseMilliseconds`: the rest after each drain.
+    init(socket: NetlinkSocket, datagramBytes: Int, handler: EventDatagramHandler, pauseMilliseconds: Int32 = 0,
          onError: (@Sendable (Error) -> Void)?) throws {
         thread = try SocketThread()
+        self.pauseMilliseconds = pauseMilliseconds
         self.socket = socket
         self.handler = handler
         self.onError = onError
@@ -108,7 +117,10 @@ final class EventReaderLoop {
             switch thread.wait(for: socket.fd) {
             case .stopped: return
             case .failed: reportError(NftablesError.system("poll"))
-            case .readable, .timeout: drain()
+            case .readable, .timeout:
+                drain()
+                handler.flush()
+                if pauseMilliseconds > 0, thread.pause(milliseconds: pauseMilliseconds) == .stopped { return }
             }
         }
     }

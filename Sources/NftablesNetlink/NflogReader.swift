@@ -167,6 +167,10 @@ final class NflogDecoder: EventDatagramHandler {
         _ = handle(datagram, answerTo: nil)
     }
 
+    /// The kernel already batches NFLOG messages (queue threshold, flush timeout): each datagram's
+    /// records go out as they come.
+    func flush() {}
+
     /// Reads one datagram; returns the errno of the answer to `answerTo` if it holds that answer.
     func handle(_ datagram: UnsafeRawBufferPointer, answerTo request: UInt32?) -> Int32? {
         var records: [LogRecord] = []

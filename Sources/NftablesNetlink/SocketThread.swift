@@ -79,6 +79,15 @@ final class SocketThread {
 
     enum Wake { case readable, stopped, timeout, failed }
 
+    /// Rests `milliseconds` unless `stop()` is called first (.stopped) or the rest is cut short by
+    /// a signal (.failed: rest again if it matters).
+    func pause(milliseconds: Int32) -> Wake {
+        var descriptor = pollfd(fd: wakeup[0], events: Int16(POLLIN), revents: 0)
+        let ready = poll(&descriptor, 1, milliseconds)
+        if descriptor.revents != 0 || isStopped { return .stopped }
+        return ready < 0 ? .failed : .timeout
+    }
+
     /// Waits until `fd` can be read, `stop()` is called, or `timeoutMilliseconds` pass (-1: no limit).
     func wait(for fd: Int32, timeoutMilliseconds: Int32 = -1) -> Wake {
         while true {
