@@ -63,11 +63,70 @@ final class CompilerTests: XCTestCase {
         let gatewaySets = compiled.table.sets.values.filter { $0.elements.contains(.address(Self.ip("198.18.0.21"))) }
         XCTAssertEqual(gatewaySets.map(\.elements), [[.address(Self.ip("198.18.0.21"))]])
 
-        // The db egress chain has no allow rule at all: its only exits are established traffic and drop.
+        // The db egress chain has no allow rule at all: its only exits are established traffic and
+        // drop. The policy has no egress rules, so there is no chain to enter (nor one built).
         let dbEgressChain = try XCTUnwrap(compiled.table.chains[try XCTUnwrap(db.egressChain)])
-        let policyChain = try XCTUnwrap(compiled.table.chains["pol.shop.db-no-egress.eg"])
-        XCTAssertTrue(policyChain.rules.isEmpty)
+        XCTAssertNil(compiled.table.chains["pol.shop.db-no-egress.eg"])
+        XCTAssertEqual(dbEgressChain.rules.count, 3)
         XCTAssertEqual(dbEgressChain.rules.last?.exprs, [.log(group: 1, prefix: "palisade deny eg default "), .counter, .verdict(.drop)])
+
+        // A policy is entered only for the protocols and ports its rules name.
+        let dbIngressChain = try XCTUnwrap(compiled.table.chains[try XCTUnwrap(db.ingressChain)])
+        XCTAssertEqual(dbIngressChain.rules.map { RulesetText.render($0) }.filter { $0.contains("jump") },
+                       ["tcp dport 5432 jump pol.shop.db-from-web.in"])
+    }
+
+    /// The endpoint chain enters a Kubernetes policy only on the protocols and ports its rules
+    /// name; a rule open to every port (or a Calico policy) means an unconditional jump.
+    func testPoliciesAreEnteredOnlyOnTheirPorts() throws {
+        func policy(_ name: String, _ rules: [PolicyRule]) -> NetworkPolicy {
+            NetworkPolicy(namespace: "shop", name: name, podSelector: LabelSelector(matchLabels: ["app": "db"]), ingress: rules)
+        }
+        let anyone: [PolicyPeer] = []   // no peers: every source
+        let policies = [
+            policy("a-two-ports", [PolicyRule(peers: anyone, ports: [PolicyPort(proto: .tcp, port: .number(5432))]),
+                                   PolicyRule(peers: anyone, ports: [PolicyPort(proto: .tcp, port: .number(6432))])]),
+            policy("b-range-and-udp", [PolicyRule(peers: anyone, ports: [PolicyPort(proto: .tcp, port: .number(9000), endPort: 9010),
+                                                                         PolicyPort(proto: .udp, port: .number(53))])]),
+            policy("c-named-and-protocol", [PolicyRule(peers: anyone, ports: [PolicyPort(proto: .tcp, port: .named("http")),
+                                                                              PolicyPort(proto: .sctp)])]),
+            policy("d-some-ports-then-all", [PolicyRule(peers: anyone, ports: [PolicyPort(proto: .tcp, port: .number(22))]),
+                                             PolicyRule(peers: anyone)]),
+        ]
+        let state = DesiredState(namespaces: ["shop": Self.shop], endpoints: [Self.db], policies: policies)
+        let compiled = PolicyCompiler.compile(state)
+        let db = try XCTUnwrap(compiled.endpoints.first)
+        let chain = try XCTUnwrap(compiled.table.chains[try XCTUnwrap(db.ingressChain)])
+        let entries = chain.rules.map { RulesetText.render($0) }.filter { $0.contains("jump") }
+        XCTAssertEqual(entries.count, 6, "\(entries)")
+        let portSet = try XCTUnwrap(entries.first?.split(separator: " ").first { $0.hasPrefix("@port.") }.map { String($0.dropFirst()) })
+        XCTAssertEqual(entries, [
+            "tcp dport @\(portSet) jump pol.shop.a-two-ports.in",
+            "tcp dport 9000-9010 jump pol.shop.b-range-and-udp.in",
+            "udp dport 53 jump pol.shop.b-range-and-udp.in",
+            "meta l4proto tcp jump pol.shop.c-named-and-protocol.in",
+            "meta l4proto sctp jump pol.shop.c-named-and-protocol.in",
+            "jump pol.shop.d-some-ports-then-all.in",
+        ])
+        XCTAssertEqual(compiled.table.sets[portSet]?.elements, IntervalElements.elements(forPorts: [5432...5432, 6432...6432]))
+
+        // What the guards let through is what the policies allow: traced on the compiled tables,
+        // with and without the policy open to every port.
+        let withoutD = PolicyCompiler.compile(DesiredState(namespaces: ["shop": Self.shop], endpoints: [Self.db],
+                                                           policies: Array(policies.dropLast()))).table
+        let accepts = { (table: Table, proto: UInt8, port: UInt16) -> Bool in
+            let packet = TracePacket(inputInterface: "eth0", outputInterface: "pldb", source: Self.ip("198.18.0.99"),
+                                     destination: Self.ip("198.18.0.12"), l4proto: proto, sourcePort: 40000, destinationPort: port)
+            return (try? PacketTracer.trace(table, packet: packet, hook: .forward).verdict) == .accept
+        }
+        for (proto, port) in [(6, 5432), (6, 6432), (6, 9000), (6, 9010), (17, 53), (132, 7)] as [(UInt8, UInt16)] {
+            XCTAssertTrue(accepts(compiled.table, proto, port), "\(proto)/\(port)")
+            XCTAssertTrue(accepts(withoutD, proto, port), "\(proto)/\(port)")
+        }
+        for (proto, port) in [(6, 22), (6, 1234), (17, 54), (6, 8999)] as [(UInt8, UInt16)] {
+            XCTAssertTrue(accepts(compiled.table, proto, port), "d opens every port: \(proto)/\(port)")
+            XCTAssertFalse(accepts(withoutD, proto, port), "\(proto)/\(port)")
+        }
     }
 
     func testNamespaceDefaultDenyAndConfiguredDefault() {
