@@ -562,7 +562,7 @@ public final class Agent: @unchecked Sendable {
             skippedPods: state.skippedPods.count, policies: state.policies.count + state.calicoPolicies.count,
             namespaces: Set(state.namespaces.keys).union(state.endpoints.map(\.namespace)).count,
             files: lastScan?.fileCount ?? 0, driftRepairs: repairs, rejectedFiles: (lastScan?.rejected ?? []) + stored.rejected,
-            warnings: (session?.ruleset.warnings.map(\.message) ?? []) + (lastScan?.directoryError.map { [$0] } ?? []),
+            warnings: (session?.warnings.map(\.message) ?? []) + (lastScan?.directoryError.map { [$0] } ?? []),
             lastError: lastError)
     }
 }

@@ -29,10 +29,9 @@ public final class CompilerSession {
     private var builder: TableBuilder
     /// Compiled endpoints by id, and their warnings.
     private var entries: [String: CompiledEndpoint] = [:]
-    private var warnings: [String: CompilerWarning] = [:]
+    private var warningOf: [String: CompilerWarning] = [:]
     /// Endpoint ids by address: which endpoints can put an address into a set.
     private var holders: [IPAddress: [String]] = [:]
-    private var cachedRuleset: CompiledRuleset?
     public private(set) var localEndpoints = 0
     public private(set) var quarantinedEndpoints = 0
     /// Elements of all sets and maps (each set knows its count: cheap).
@@ -48,7 +47,7 @@ public final class CompilerSession {
             entries[entry.endpoint.id] = entry
             count(entry, +1)
         }
-        warnings = builder.warningOf
+        warningOf = builder.warningOf
         for endpoint in state.endpoints { hold(endpoint, true) }
         builder.newChains = []
         builder.newSets = []
@@ -60,14 +59,21 @@ public final class CompilerSession {
     public var chainCount: Int { builder.chains.count }
     public var setCount: Int { builder.sets.count }
 
-    /// The compiled ruleset (endpoints in state order), as a full compile would return it.
+    /// The compiled ruleset (endpoints in state order), as a full compile would return it. Made
+    /// on each call, not kept: its list of endpoints repeats what the session holds by id (some
+    /// 5 MB at 10,000 pods), for the occasional explain or listing.
     public var ruleset: CompiledRuleset {
-        if let cachedRuleset { return cachedRuleset }
-        let endpoints = builder.state.endpoints.compactMap { entries[$0.id] }
-        let ruleset = CompiledRuleset(table: builder.table, endpoints: endpoints,
-                                      warnings: builder.state.endpoints.compactMap { warnings[$0.id] })
-        cachedRuleset = ruleset
-        return ruleset
+        var endpoints: [CompiledEndpoint] = []
+        endpoints.reserveCapacity(entries.count)
+        for endpoint in builder.state.endpoints {
+            if let entry = entries[endpoint.id] { endpoints.append(entry) }
+        }
+        return CompiledRuleset(table: builder.table, endpoints: endpoints, warnings: warnings)
+    }
+
+    /// The compiler's warnings, in state order.
+    public var warnings: [CompilerWarning] {
+        warningOf.isEmpty ? [] : builder.state.endpoints.compactMap { warningOf[$0.id] }
     }
 
     public func endpoint(_ id: String) -> CompiledEndpoint? { entries[id] }
@@ -76,7 +82,6 @@ public final class CompilerSession {
     /// batch (empty when nothing in the table changes). The session holds the new table at once:
     /// if the batch fails, drop the session and compile in full.
     public func apply(_ changes: EndpointChanges) -> [Change] {
-        cachedRuleset = nil
         builder.newChains = []
         builder.newSets = []
         // No copy of the state is kept: a second reference to its arrays would make the first edit
@@ -122,7 +127,7 @@ public final class CompilerSession {
             for element in entry.dispatchElements { oldDispatch[element.set, default: []].insert(element.element) }
             orphaned += builder.removeDispatch(of: entry)
             count(entry, -1)
-            warnings[id] = nil
+            warningOf[id] = nil
         }
 
         // The new state.
@@ -141,7 +146,7 @@ public final class CompilerSession {
             guard let endpoint = builder.state.endpoint(id) else { continue }
             let (entry, warning) = builder.compileEndpoint(endpoint)
             entries[id] = entry
-            warnings[id] = warning
+            warningOf[id] = warning
             count(entry, +1)
             for element in entry.dispatchElements { newDispatch[element.set, default: []].insert(element.element) }
         }
