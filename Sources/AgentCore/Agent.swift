@@ -553,10 +553,9 @@ public final class Agent: @unchecked Sendable {
         } else {
             inSync = false
         }
-        let formatter = ISO8601DateFormatter()
         return StatusReport(
             inSync: inSync, generation: generation, table: "inet \(tableName)", stateDirectory: stateDirectory,
-            lastApplied: lastApplied.map { formatter.string(from: $0) },
+            lastApplied: lastApplied.map(EventTime.formatSeconds),
             endpoints: state.endpoints.count,
             localEndpoints: session?.localEndpoints ?? 0,
             skippedPods: state.skippedPods.count, policies: state.policies.count + state.calicoPolicies.count,

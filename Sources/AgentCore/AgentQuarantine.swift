@@ -129,11 +129,7 @@ extension Agent {
                                  conntrackEntriesDeleted: 0)
     }
 
-    static func timestamp() -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: Date())
-    }
+    static func timestamp() -> String { EventTime.formatSeconds(Date()) }
 
     static func suggestion(_ wanted: String, among ids: [String]) -> String {
         let name = wanted.split(separator: "/").last.map(String.init) ?? wanted

@@ -92,13 +92,8 @@ final class Inventory {
 
     static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
-    static let formatter: ISO8601DateFormatter = {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter
-    }()
-    static func text(_ milliseconds: Int64) -> String { formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000)) }
-    static func milliseconds(_ text: String) -> Int64 { formatter.date(from: text).map { Int64($0.timeIntervalSince1970 * 1000) } ?? 0 }
+    static func text(_ milliseconds: Int64) -> String { EventTime.format(milliseconds: milliseconds) }
+    static func milliseconds(_ text: String) -> Int64 { EventTime.parseMilliseconds(text) ?? 0 }
 
     /// Brings the entries of these endpoints up to date (`nil` ids: every endpoint of the session;
     /// the ones not in it any more are then marked gone).
