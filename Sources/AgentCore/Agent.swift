@@ -462,23 +462,13 @@ public final class Agent: @unchecked Sendable {
         return changes
     }
 
-    /// glibc's malloc_trim(0), looked up at run time (no Swift module exports malloc.h).
-    private static let mallocTrim: (@convention(c) (Int) -> Int32)? = {
-        #if canImport(Glibc)
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return nil }
-        return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
-        #else
-        return nil
-        #endif
-    }()
-
     /// Trims a moment after the reconcile, once its temporaries (and the first answers' ones) are gone.
     private func scheduleTrim() {
         guard !trimScheduled else { return }
         trimScheduled = true
         queue.asyncAfter(deadline: .now() + 1) { [weak self] in
             self?.trimScheduled = false
-            _ = Self.mallocTrim?(0)
+            Malloc.trim()
         }
     }
 

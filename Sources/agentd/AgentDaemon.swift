@@ -84,6 +84,7 @@ struct AgentDaemon: ParsableCommand {
             print("\(configPath ?? "no configuration file (\(AgentConfig.defaultPath) does not exist), defaults"): ok")
             return
         }
+        Malloc.limitArenas(2)
         // A control client that goes away before its answer is written (a probe, a timed-out
         // liveness check) must cost a failed write, not the agent: SIGPIPE's default ends the process.
         signal(SIGPIPE, SIG_IGN)
