@@ -175,7 +175,8 @@ final class Inventory {
         if !force, let saved, now.timeIntervalSince(saved) < interval { return }
         // Present endpoints were seen up to now.
         let time = Self.now()
-        for (id, entry) in entries where entry.present { entries[id]?.lastSeen = time }
+        // By position: assigning by key while iterating the dictionary would copy all of it.
+        for index in entries.indices where entries.values[index].present { entries.values[index].lastSeen = time }
         try write(updated: Self.text(time))
         saved = now
         dirty = false
