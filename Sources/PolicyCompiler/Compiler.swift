@@ -31,7 +31,28 @@ public struct CompiledEndpoint: Hashable, Sendable {
     public var ingressChain: String?
     public var egressChain: String?
     /// The quarantine in force for this endpoint: its dispatch entries lead to the quarantine chains.
-    public var quarantine: Quarantine?
+    public var quarantine: Quarantine? {
+        get { quarantineBox?.value }
+        set { quarantineBox = newValue.map(QuarantineBox.init) }
+    }
+    /// Boxed: few endpoints are quarantined, and inline the quarantine would make every compiled
+    /// endpoint some 140 bytes larger (a session holds one per pod).
+    private var quarantineBox: QuarantineBox?
+
+    init(endpoint: Endpoint, interface: String?, ingress: EndpointProfile, egress: EndpointProfile,
+         ingressChain: String?, egressChain: String?, quarantine: Quarantine?) {
+        self.endpoint = endpoint; self.interface = interface; self.ingress = ingress; self.egress = egress
+        self.ingressChain = ingressChain; self.egressChain = egressChain
+        self.quarantineBox = quarantine.map(QuarantineBox.init)
+    }
+}
+
+/// A quarantine behind one reference, compared and hashed by value.
+final class QuarantineBox: Hashable, Sendable {
+    let value: Quarantine
+    init(_ value: Quarantine) { self.value = value }
+    static func == (a: QuarantineBox, b: QuarantineBox) -> Bool { a.value == b.value }
+    func hash(into hasher: inout Hasher) { hasher.combine(value) }
 }
 
 /// A problem in the desired state that the compiler worked around (it never fails).
