@@ -222,6 +222,24 @@ final class EventLogTests: XCTestCase {
         }
     }
 
+    /// The inventory, status and quarantine times were ISO8601DateFormatter's: the text must not change.
+    func testMillisecondTimesWriteWhatISO8601DateFormatterWrote() {
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let whole = ISO8601DateFormatter()
+        whole.formatOptions = [.withInternetDateTime]
+        var millis: Int64 = 0
+        while millis < 4_102_444_800_000 {   // 2100-01-01
+            let date = Date(timeIntervalSince1970: Double(millis) / 1000)
+            XCTAssertEqual(EventTime.format(milliseconds: millis), fractional.string(from: date), "\(millis)")
+            XCTAssertEqual(EventTime.formatSeconds(date), whole.string(from: date), "\(millis)")
+            XCTAssertEqual(EventTime.parseMilliseconds(EventTime.format(milliseconds: millis)), millis, "\(millis)")
+            millis += 86_399_937   // a day less 63 ms: every time of day and millisecond comes round
+        }
+        XCTAssertEqual(EventTime.parseMilliseconds("2025-03-01T12:00:00.123Z"), 1_740_830_400_123)
+        XCTAssertNil(EventTime.parseMilliseconds("2025-03-01T12:00:00+01:00"))
+    }
+
     func testUnknownTypesAndFieldsOfLaterVersionsStillRead() throws {
         let log = try makeLog()
         try log.append(Event(type: EventType("policy.created"), actor: .agent, target: "shop/deny-all", outcome: .applied,
