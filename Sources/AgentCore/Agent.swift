@@ -248,6 +248,7 @@ public final class Agent: @unchecked Sendable {
         firstPendingEvent = nil
         let started = DispatchTime.now()
         var compiledAnew = false
+        var scannedAll = false
         var audited: StateLoader.Result?
         var drifted = false
         defer {
@@ -259,7 +260,8 @@ public final class Agent: @unchecked Sendable {
             }
             // Reading, compiling and sending everything leaves much freed memory in malloc's arenas
             // (the YAML parser's, the batch's): hand it back, or the resident size keeps that peak.
-            if compiledAnew { scheduleTrim() }
+            // Reading every file (a resync, `agentctl sync`) leaves as much without any compile.
+            if compiledAnew || scannedAll { scheduleTrim() }
             lastReconcileEnd = Date()
             metrics.reconciles += 1
             metrics.lastReconcileSeconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
@@ -268,6 +270,7 @@ public final class Agent: @unchecked Sendable {
         let scan: StateLoader.Result
         if reason == .startup || reason == .resync || reason == .sync || rescanAll || lastScan == nil {
             scan = loader.scan()
+            scannedAll = true
             rescanAll = false
         } else {
             scan = loader.update(paths: pendingPaths)
