@@ -523,8 +523,7 @@ struct TableBuilder {
     /// endpoint default-deny, which the endpoint chain's last rule does); else one per protocol its
     /// rules name, on the ports they name (`meta l4proto tcp th dport 8080`, a range, or a port
     /// set; the protocol alone when a rule names a port by name or none). A packet to another
-    /// port then costs one compare instead of a jump and the chain's rules: with twenty policies
-    /// selecting a pod, that is most of what a new connection costs in the ruleset.
+    /// port then costs one compare instead of a jump through the policy's chain and its rules.
     mutating func policyEntry(_ policy: OrderedPolicy, _ direction: Direction) -> [[Expr]] {
         guard case .kubernetes(let k8s) = policy.source else { return [[]] }
         let rules = k8s.rules(direction)

@@ -123,6 +123,50 @@ final class ConntrackEventReaderTests: XCTestCase {
     }
 
     /// Takes events until `done` holds for what was taken, or `seconds` passed.
+    /// The reader rests between drains, so a burst of connections reaches `deliver` in a few
+    /// batches, not one call per event; and `stop()` does not wait out a rest.
+    func testBurstsAreDeliveredInBatchesAndStopIsPrompt() throws {
+        let lab = try RoutedLab.make(for: self)
+        try lab.loadRouterRules("""
+            table inet ct-events-test {
+                chain forward {
+                    type filter hook forward priority 0; policy accept;
+                    ct state new counter
+                }
+            }
+            """)
+        let queue = BoundedQueue<[ConntrackEvent]>(capacity: 10_000)
+        var configuration = ConntrackEventReader.Configuration()
+        configuration.pauseMilliseconds = 200
+        let reader = try ConntrackEventReader(configuration: configuration, netnsPath: lab.router.path) { _ = queue.offer([$0]) }
+        try reader.start()
+        // 40 connections to a closed port of the server, 3 ms apart: each is a NEW event (the SYN)
+        // and a DESTROY event (the RST ends the entry). A reader that woke per event would deliver
+        // them in dozens of calls; this one rests 200 ms after its first drain, by which time all
+        // have queued.
+        try lab.python(lab.client, """
+            import socket, time
+            for port in range(44000, 44040):
+                time.sleep(0.003)
+                t = socket.socket(socket.AF_INET, socket.SOCK_STREAM); t.bind(("", port)); t.settimeout(2)
+                try: t.connect(("\(RoutedLab.serverV4)", 7299))
+                except ConnectionRefusedError: pass
+                t.close()
+            """)
+        var batches: [[ConntrackEvent]] = []
+        let deadline = Date().addingTimeInterval(5)
+        while batches.joined().filter({ (44000..<44040).contains($0.entry.sourcePort ?? 0) }).count < 80, Date() < deadline {
+            batches += queue.take(timeoutMilliseconds: 100)
+        }
+        let ours = batches.map { $0.filter { (44000..<44040).contains($0.entry.sourcePort ?? 0) } }.filter { !$0.isEmpty }
+        XCTAssertEqual(ours.joined().count, 80, "every NEW and DESTROY arrives")
+        XCTAssertLessThanOrEqual(ours.count, 8, "80 events in \(ours.count) deliveries: \(ours.map(\.count))")
+
+        let started = Date()
+        reader.stop()
+        XCTAssertLessThan(Date().timeIntervalSince(started), 0.15, "stop() cuts the 200 ms rest short")
+    }
+
     private func collect(_ queue: BoundedQueue<ConntrackEvent>, seconds: Int, until done: ([ConntrackEvent]) -> Bool) -> [ConntrackEvent] {
         var events: [ConntrackEvent] = []
         let deadline = Date().addingTimeInterval(TimeInterval(seconds))
