@@ -47,7 +47,7 @@ let package = Package(
             "AgentCore", "PolicyModel", "Compliance", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "PolicyModelTests", dependencies: ["PolicyModel"]),
+        .testTarget(name: "PolicyModelTests", dependencies: ["PolicyModel", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "NftablesModelTests", dependencies: ["NftablesModel"]),
         .testTarget(name: "FlowAnalysisTests", dependencies: ["FlowAnalysis"]),
         .testTarget(name: "PolicyCompilerTests", dependencies: ["PolicyCompiler", "PolicyModel", "NftablesModel", "FlowAnalysis"],

@@ -35,11 +35,17 @@ public enum DocumentDecoder {
     /// syntax error ends the file: libyaml cannot find its footing after one.
     ///
     /// Errors come in file order, so `errors.first` is what `decode` throws.
+    /// Yams' default rules for plain scalars, less the two nothing here reads (timestamp, and `=`
+    /// as "value"): every plain scalar that is none of them (most keys and values) is tried
+    /// against each rule's regular expression, and the parser's duplicate-key check resolves
+    /// every mapping key. Timestamps stay strings, which is how they are read anyway.
+    static let resolver = Resolver.default.removing(.timestamp).removing(.value)
+
     public static func decodeCollectingErrors(_ text: String, path: String) -> (objects: [StateObject], errors: [DocumentError]) {
         var decoded = Decoded()
         do {
             // UTF-8 explicitly: the default consults the environment and may print to stdout.
-            let parser = try Parser(yaml: text, encoding: .utf8)
+            let parser = try Parser(yaml: text, resolver: resolver, encoding: .utf8)
             while let root = try parser.nextRoot() {
                 decodeObject(DocumentNode.root(root, file: path), into: &decoded)
             }

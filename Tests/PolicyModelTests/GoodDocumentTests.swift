@@ -1,4 +1,5 @@
 import XCTest
+import Yams
 @testable import PolicyModel
 
 /// Files that must load, and what they load to.
@@ -7,6 +8,29 @@ final class GoodDocumentTests: XCTestCase {
         XCTAssertEqual(try decode(""), [])
         XCTAssertEqual(try decode("# nothing here yet\n"), [])
         XCTAssertEqual(try decode("---\n---\n# comment\n---\n"), [])
+    }
+
+    /// Plain scalars that look like timestamps or `=` are text; yes/no, numbers, null and `<<` keep
+    /// the meanings the decoder reads.
+    func testTimestampsAndEqualsSignsAreTextAndTypedScalarsStayTyped() throws {
+        let objects = try decode("""
+            apiVersion: v1
+            kind: Namespace
+            metadata:
+              name: shop
+              labels:
+                released: 2024-01-02
+                enabled: yes
+                count: 3
+            """)
+        XCTAssertEqual(objects, [
+            .namespace(Namespace(name: "shop", labels: ["released": "2024-01-02", "enabled": "yes", "count": "3"],
+                                 location: SourceLocation(file: "state/test.yaml", line: 1))),
+        ])
+        for (text, tag) in [("2024-01-02", Tag.Name.str), ("2024-01-02T03:04:05Z", .str), ("=", .str), ("yes", .bool), ("3", .int), ("2.5", .float),
+                            ("~", .null), ("<<", .merge)] {
+            XCTAssertEqual(DocumentDecoder.resolver.resolveTag(of: Node.scalar(Node.Scalar(text))), tag, text)
+        }
     }
 
     func testMultiDocumentFileKeepsOrderAndLines() throws {
