@@ -305,13 +305,16 @@ public final class EventLog: @unchecked Sendable {
         return decoder
     }()
 
-    struct Line {
-        var bytes: Data
-        var terminated: Bool
+    /// One line of a JSON-lines file: its bytes without the newline, and whether a newline ended
+    /// it (a last line without one may be a record cut short).
+    public struct Line {
+        public var bytes: Data
+        public var terminated: Bool
     }
 
-    /// The file's lines without their newlines; an empty last piece (after the final newline) is not a line.
-    static func lines(of data: Data) -> [Line] {
+    /// The file's lines without their newlines; an empty last piece (after the final newline) is not
+    /// a line. Also what the audit chain verifier and the evidence reports read files with.
+    public static func lines(of data: Data) -> [Line] {
         var result: [Line] = []
         var start = data.startIndex
         while start < data.endIndex {

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import FlowAnalysis
 import Foundation
 import Logging
 
@@ -53,13 +54,13 @@ public struct JSONLogHandler: LogHandler {
     public static func line(time: Date, level: Logger.Level, label: String, message: String,
                             metadata: Logger.Metadata) -> String {
         var out = "{\"time\":"
-        appendString(EventTime.format(time), to: &out)
+        JSONValue.quote(EventTime.format(time), into: &out)
         out += ",\"level\":"
-        appendString(level.rawValue, to: &out)
+        JSONValue.quote(level.rawValue, into: &out)
         out += ",\"label\":"
-        appendString(label, to: &out)
+        JSONValue.quote(label, into: &out)
         out += ",\"message\":"
-        appendString(message, to: &out)
+        JSONValue.quote(message, into: &out)
         out += ",\"metadata\":"
         appendValue(.dictionary(metadata), to: &out)
         out += "}\n"
@@ -69,9 +70,9 @@ public struct JSONLogHandler: LogHandler {
     private static func appendValue(_ value: Logger.Metadata.Value, to out: inout String) {
         switch value {
         case .string(let text):
-            appendString(text, to: &out)
+            JSONValue.quote(text, into: &out)
         case .stringConvertible(let convertible):
-            appendString(convertible.description, to: &out)
+            JSONValue.quote(convertible.description, into: &out)
         case .array(let values):
             out += "["
             for (index, element) in values.enumerated() {
@@ -83,33 +84,12 @@ public struct JSONLogHandler: LogHandler {
             out += "{"
             for (index, key) in entries.keys.sorted().enumerated() {
                 if index > 0 { out += "," }
-                appendString(key, to: &out)
+                JSONValue.quote(key, into: &out)
                 out += ":"
                 if let entry = entries[key] { appendValue(entry, to: &out) }
             }
             out += "}"
         }
-    }
-
-    /// A JSON string literal (RFC 8259): quotes, backslashes and control characters escaped, the
-    /// rest as UTF-8.
-    private static func appendString(_ text: String, to out: inout String) {
-        out += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7f:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default:
-                out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
     }
 }
 

@@ -29,7 +29,7 @@ public struct AuditChainVerification: Hashable, Sendable {
         var expectedSeq: UInt64? = 1
         var previousHash = genesisHash
         for file in files {
-            for (index, line) in lines(of: file.data).enumerated() {
+            for (index, line) in EventLog.lines(of: file.data).enumerated() {
                 defer { previousHash = SHA256.hex(line.bytes) }
                 func broken(_ seq: UInt64?, _ message: String) {
                     result.breaks.append(Break(file: file.name, line: index + 1, seq: seq, message: message))
@@ -59,26 +59,5 @@ public struct AuditChainVerification: Hashable, Sendable {
     private struct Link: Decodable {
         var seq: UInt64
         var prev: String
-    }
-
-    struct Line {
-        var bytes: Data
-        var terminated: Bool
-    }
-
-    /// The lines without their newlines; nothing after a final newline.
-    static func lines(of data: Data) -> [Line] {
-        var result: [Line] = []
-        var start = data.startIndex
-        while start < data.endIndex {
-            if let newline = data[start...].firstIndex(of: UInt8(ascii: "\n")) {
-                result.append(Line(bytes: Data(data[start..<newline]), terminated: true))
-                start = newline + 1
-            } else {
-                result.append(Line(bytes: Data(data[start...]), terminated: false))
-                break
-            }
-        }
-        return result
     }
 }

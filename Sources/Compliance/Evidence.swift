@@ -43,7 +43,7 @@ public struct Evidence: Sendable {
         for name in eventFiles {
             guard let data = read(name) else { unreadable.append("\(name): cannot read"); continue }
             chainInput.append((name, data))
-            for (index, line) in AuditChainVerification.lines(of: data).enumerated() {
+            for (index, line) in EventLog.lines(of: data).enumerated() {
                 if let event = try? EvidenceDecoding.decoder.decode(AuditRecord.self, from: line.bytes) {
                     events.append(event)
                 } else {
@@ -60,7 +60,7 @@ public struct Evidence: Sendable {
         var flows: [FlowLogRecord] = []
         for name in rotatedFlows + (names.contains("flows.jsonl") ? ["flows.jsonl"] : []) {
             guard let data = read(name) else { unreadable.append("\(name): cannot read"); continue }
-            for (index, line) in AuditChainVerification.lines(of: data).enumerated() where !line.bytes.isEmpty {
+            for (index, line) in EventLog.lines(of: data).enumerated() where !line.bytes.isEmpty {
                 if let flow = try? EvidenceDecoding.decoder.decode(FlowLogRecord.self, from: line.bytes) {
                     flows.append(flow)
                 } else {

@@ -56,7 +56,7 @@ public indirect enum JSONValue: Sendable {
 
     /// RFC 8259 string: `"` and `\` escaped, control characters as `\n`, `\t`, ... or `\u00XX`;
     /// U+2028 and U+2029 escaped too, so a line is safe to embed in JavaScript. Everything else is
-    /// written as UTF-8.
+    /// written as UTF-8. The agent's own JSON log lines are quoted with it as well.
     public static func quote(_ text: String, into out: inout String) {
         out += "\""
         for scalar in text.unicodeScalars {
